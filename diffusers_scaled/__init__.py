@@ -1,0 +1,26 @@
+"""diffusers-scaled: exact, non-deprecated `encode_latents` / `decode_latents` for diffusers pipelines."""
+
+__version__ = "0.1.0"
+
+from .mixin import ScaledLatentsMixin
+from .pipelines import (
+    ScaledStableDiffusionImg2ImgPipeline,
+    ScaledStableDiffusionInpaintPipeline,
+    ScaledStableDiffusionPipeline,
+    ScaledStableDiffusionXLImg2ImgPipeline,
+    ScaledStableDiffusionXLInpaintPipeline,
+    ScaledStableDiffusionXLPipeline,
+)
+from .scaling import LatentScaling
+
+
+__all__ = [
+    "LatentScaling",
+    "ScaledLatentsMixin",
+    "ScaledStableDiffusionPipeline",
+    "ScaledStableDiffusionImg2ImgPipeline",
+    "ScaledStableDiffusionInpaintPipeline",
+    "ScaledStableDiffusionXLPipeline",
+    "ScaledStableDiffusionXLImg2ImgPipeline",
+    "ScaledStableDiffusionXLInpaintPipeline",
+]

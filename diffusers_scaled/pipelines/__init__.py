@@ -1,0 +1,18 @@
+"""Ready scaled pipelines, one class per module file (each file can be handed to diffusers as a `custom_pipeline`)."""
+
+from .pipeline_scaled_stable_diffusion import ScaledStableDiffusionPipeline
+from .pipeline_scaled_stable_diffusion_img2img import ScaledStableDiffusionImg2ImgPipeline
+from .pipeline_scaled_stable_diffusion_inpaint import ScaledStableDiffusionInpaintPipeline
+from .pipeline_scaled_stable_diffusion_xl import ScaledStableDiffusionXLPipeline
+from .pipeline_scaled_stable_diffusion_xl_img2img import ScaledStableDiffusionXLImg2ImgPipeline
+from .pipeline_scaled_stable_diffusion_xl_inpaint import ScaledStableDiffusionXLInpaintPipeline
+
+
+__all__ = [
+    "ScaledStableDiffusionPipeline",
+    "ScaledStableDiffusionImg2ImgPipeline",
+    "ScaledStableDiffusionInpaintPipeline",
+    "ScaledStableDiffusionXLPipeline",
+    "ScaledStableDiffusionXLImg2ImgPipeline",
+    "ScaledStableDiffusionXLInpaintPipeline",
+]

@@ -1,0 +1,36 @@
+from setuptools import find_packages, setup
+
+
+setup(
+    name="diffusers-scaled",
+    version="0.1.0",
+    description="Exact, non-deprecated encode_latents / decode_latents for Hugging Face diffusers pipelines.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["diffusers_scaled", "diffusers_scaled.*"]),
+    include_package_data=True,
+    package_data={"diffusers_scaled": ["assets/**/*"]},
+    python_requires=">=3.10",
+    # Install torch first (a CPU or CUDA wheel of your choice): a bare `torch` requirement with no torch installed can
+    # pull a multi-GB CUDA build.
+    install_requires=[
+        "torch>=2.1",
+        "diffusers>=0.35.0",
+        "transformers>=4.41",
+        "accelerate>=0.31",
+        "safetensors>=0.4",
+        "numpy",
+        "Pillow",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff>=0.5", "scikit-image>=0.21"],
+    },
+    entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
