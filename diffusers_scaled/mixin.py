@@ -113,11 +113,12 @@ class ScaledLatentsMixin:
         pixels = self.image_processor.preprocess(image, height=height, width=width)
         _validation.check_generator(generator, pixels.shape[0])
 
+        dtype = dtype or self.vae.dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
-        pixels = pixels.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
-        latents = _vae.encode(vae, pixels, generator, sample_mode)
-        # The SDXL img2img order: cast to the working dtype first, then scale in it.
-        latents = latents.to(dtype or self.vae.dtype)
+        # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
+        # raw latents back to the working dtype, then scaled in it.
+        pixels = pixels.to(device=_vae.execution_device(self.vae), dtype=dtype).to(vae.dtype)
+        latents = _vae.encode(vae, pixels, generator, sample_mode).to(dtype)
         return self.latent_scaling.scale(latents)
 
     def decode_latents(
