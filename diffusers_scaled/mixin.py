@@ -6,7 +6,7 @@ import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _vae, _validation
+from . import _image_io, _vae, _validation
 from .scaling import LatentScaling
 
 
@@ -110,14 +110,14 @@ class ScaledLatentsMixin:
         """
         _validation.check_sample_mode(sample_mode)
         _validation.check_image_is_not_latents(image, self.vae)
-        pixels = self.image_processor.preprocess(image, height=height, width=width)
+        pixels = _image_io.preprocess(self.image_processor, image, height, width, _vae.execution_device(self.vae))
         _validation.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or self.vae.dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
-        pixels = pixels.to(device=_vae.execution_device(self.vae), dtype=dtype).to(vae.dtype)
+        pixels = pixels.to(dtype).to(vae.dtype)
         latents = _vae.encode(vae, pixels, generator, sample_mode).to(dtype)
         return self.latent_scaling.scale(latents)
 
@@ -175,7 +175,7 @@ class ScaledLatentsMixin:
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
             latents = latents.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
             image = _vae.decode(vae, self.latent_scaling.unscale(latents), generator)
-            image = self.image_processor.postprocess(image, output_type=output_type)
+            image = _image_io.postprocess(self.image_processor, image, output_type)
 
         if not return_dict:
             return image
