@@ -114,6 +114,8 @@ class ScaledLatentsMixin:
             image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, or a list of them):
                 The images, in any form `VaeImageProcessor.preprocess` accepts: PIL images, numpy arrays in [0, 1]
                 (`(H, W, C)` or `(B, H, W, C)`), torch tensors in [0, 1] or [-1, 1] (`(C, H, W)` or `(B, C, H, W)`).
+                Grayscale, palette and opaque RGBA PIL images are converted to RGB; transparent and 16-bit ones, integer
+                arrays, NaN and values far outside that range raise (see `docs/reliability.md`).
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
                 Generator for the posterior sample. A list holds one generator per image, and each image is then encoded
                 on its own, as the img2img pipelines do.
@@ -146,8 +148,9 @@ class ScaledLatentsMixin:
         ```
         """
         _validation.check_sample_mode(sample_mode)
-        _validation.check_image_is_not_latents(image, self.vae)
+        image = _validation.check_image(image, self.vae, self.image_processor, height, width)
         pixels = _image_io.preprocess(self.image_processor, image, height, width, _vae.execution_device(self.vae))
+        _validation.check_pixels(pixels, self.vae)
         _validation.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or self.vae.dtype
@@ -204,7 +207,7 @@ class ScaledLatentsMixin:
         ```
         """
         _validation.check_output_type(output_type)
-        _validation.check_latents(latents, self.vae)
+        confirm_finite = _validation.check_latents(latents, self.vae, output_type)
 
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
         # raised "Can't call numpy() on Tensor that requires grad" here).
@@ -213,6 +216,7 @@ class ScaledLatentsMixin:
             latents = latents.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
             image = _vae.decode(vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae))
             image = _image_io.postprocess(self.image_processor, image, output_type)
+        confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 
         if not return_dict:
             return image
