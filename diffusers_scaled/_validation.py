@@ -135,9 +135,10 @@ def _not_finite_error(name: str, tensor) -> ValueError:
         nan, inf = int(np.isnan(tensor).sum()), int(np.isinf(tensor).sum())
     else:
         nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
+    hint = " A float16 overflow or a diverged sampler upstream usually causes this." if name == "latents" else ""
     return ValueError(
-        f"`{name}` must hold finite values only; got {nan} NaN and {inf} infinite values in a tensor of shape "
-        f"{_shape(tensor)}. Upstream, a float16 overflow or a diverged sampler usually causes this."
+        f"`{name}` must hold finite values only; got {nan} NaN and {inf} infinite values in a {_kind(tensor)} of "
+        f"shape {_shape(tensor)}.{hint}"
     )
 
 
@@ -257,7 +258,7 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
 
     _check_size_arguments(items[0], image_processor, height, width)
     if isinstance(items[0], PIL.Image.Image):
-        items = [_check_pil(item, vae, image_processor) for item in items]
+        convert = [_needs_rgb_conversion(item, vae, image_processor) for item in items]
         sizes = [item.size for item in items]
         if len(set(sizes)) > 1 and (height is None or width is None):
             raise ValueError(
@@ -267,6 +268,8 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
             )
         if any(0 in size for size in sizes):
             raise ValueError(f"`image` must have a non-zero width and height; got a PIL image of size {sizes}.")
+        if any(convert):
+            items = _resize_and_convert(items, convert, image_processor, height, width)
         return items if isinstance(image, list) else items[0]
 
     _check_arrays(items, vae)
@@ -296,19 +299,20 @@ def _check_size_arguments(first, image_processor, height, width) -> None:
             )
 
 
-def _check_pil(image: PIL.Image.Image, vae, image_processor) -> PIL.Image.Image:
+def _needs_rgb_conversion(image: PIL.Image.Image, vae, image_processor) -> bool:
+    """Whether the PIL image is converted to RGB (True), passed as it is (False), or refused (raises)."""
     config = image_processor.config
     if getattr(config, "do_convert_rgb", False) or getattr(config, "do_convert_grayscale", False):
-        return image  # the processor's own conversion, as the pipeline configured it
+        return False  # the processor's own conversion, as the pipeline configured it
     if _image_channels(vae) != 3 or image.mode == "RGB":
-        return image
+        return False
     mode = image.mode
     if mode in PIL_MODES_CONVERTED and not (mode == "P" and "transparency" in image.info):
-        return image.convert("RGB")
+        return True
     if mode in PIL_MODES_WITH_ALPHA or mode == "P":
         alpha_min = image.convert("RGBA").getchannel("A").getextrema()[0]
         if alpha_min == 255:
-            return image.convert("RGB")
+            return True
         raise ValueError(
             f"`image` is a PIL image of mode {mode!r} with transparent pixels (alpha down to {alpha_min}); the VAE "
             "takes RGB, and what lies under transparent pixels is arbitrary. Composite it onto a background first, "
@@ -326,6 +330,16 @@ def _check_pil(image: PIL.Image.Image, vae, image_processor) -> PIL.Image.Image:
         f"({', '.join(repr(m) for m in PIL_MODES_CONVERTED + PIL_MODES_WITH_ALPHA)}). Convert it with "
         "`image.convert('RGB')` if that conversion suits your data."
     )
+
+
+def _resize_and_convert(items: list, convert: list, image_processor, height, width) -> list:
+    """`VaeImageProcessor(do_convert_rgb=True)`'s order: resize (to the first image's size by default), then
+    `convert("RGB")`. The processor's own resize of the converted images is then a no-op (PIL copies an image resized
+    to its own size), so the result is bitwise what a converting processor gives."""
+    if image_processor.config.do_resize:
+        height, width = image_processor.get_default_height_width(items[0], height, width)
+        items = [image_processor.resize(item, height, width) if c else item for item, c in zip(items, convert)]
+    return [item.convert("RGB") if c else item for item, c in zip(items, convert)]
 
 
 def _check_arrays(items: list, vae) -> None:
