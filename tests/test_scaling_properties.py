@@ -22,6 +22,7 @@ relative guarantee; they add at most half a subnormal step per operation, amplif
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -157,3 +158,8 @@ def test_derived_unit_roundoffs():
         for u in (2**-24, 2**-11, 2**-8):
             exact = math.expm1(k * math.log1p(u))
             assert exact <= k * u * (1 + 2 * k * u) <= exact * (1 + 2 * k * u)
+
+
+def test_docs_state_the_number_of_examples():
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "docs", "reliability.md"), encoding="utf-8") as f:
+        assert f"{SETTINGS.max_examples} examples per property and dtype" in f.read()

@@ -179,7 +179,7 @@ def test_docs_table_is_the_cases(base_pipe):
     assert table == render_table(base_pipe), (
         "docs/reliability.md is stale: run `PYTHONPATH=. python tests/test_validation.py`"
     )
-    assert f"{len(ERROR_CASES)} bad inputs" in page
+    assert f"{len(ERROR_CASES)} kinds of bad input" in page
 
 
 # Accepted inputs and their rules ------------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ if __name__ == "__main__":  # rewrite the docs table from the cases
     before, rest = page.split(TABLE_START)
     after = rest.split(TABLE_END)[1]
     page = f"{before}{TABLE_START}\n{render_table(pipe)}\n{TABLE_END}{after}"
-    page = re.sub(r"\d+ bad inputs", f"{len(ERROR_CASES)} bad inputs", page)
+    page = re.sub(r"\d+ kinds of bad input", f"{len(ERROR_CASES)} kinds of bad input", page)
     with open(DOCS, "w", encoding="utf-8") as f:
         f.write(page)
     print(f"wrote {len(ERROR_CASES)} rows to {os.path.normpath(DOCS)}")
