@@ -89,29 +89,28 @@ def _image_channels(vae) -> int:
 # decode_latents -----------------------------------------------------------------------------------------------------
 
 
-def check_latents(latents, vae, output_type: str = "pt") -> Callable[[], None]:
+def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Callable[[], None]:
     """
     `decode_latents`' input: a non-empty floating-point tensor of shape (batch, latent_channels, height, width) with
-    finite values.
+    finite values; (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs.
 
     Returns a callable to run once the decoded images are on the host: it raises if the latents held NaN or inf and
     that could not be checked without a device sync (accelerator tensors); it does nothing otherwise.
     """
     if not isinstance(latents, torch.Tensor):
         raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.")
-    if latents.ndim != 4:
+    layout = "(batch, channels, height, width)" if ndim == 4 else "(batch, channels, frames, height, width)"
+    if latents.ndim != ndim:
         hint = ""
-        if latents.ndim == 3:
+        if latents.ndim == 3 and ndim == 4:
             hint = (
                 " A single latent needs a batch dimension (`latents[None]`); 3-dimensional latents packed into patches "
                 "(Flux) are decoded by the packed pipelines' `decode_latents(latents, height=..., width=...)`."
             )
-        raise ValueError(
-            f"`latents` must have 4 dimensions (batch, channels, height, width); got shape {_shape(latents)}.{hint}"
-        )
+        raise ValueError(f"`latents` must have {ndim} dimensions {layout}; got shape {_shape(latents)}.{hint}")
     if latents.shape[0] == 0:
         raise ValueError(f"`latents` is an empty batch (shape {_shape(latents)}); pass at least one latent.")
-    if latents.shape[2] == 0 or latents.shape[3] == 0:
+    if 0 in _shape(latents)[2:]:
         raise ValueError(f"`latents` must have a non-zero height and width; got shape {_shape(latents)}.")
     if not latents.is_floating_point():
         raise TypeError(

@@ -29,6 +29,7 @@ from diffusers_scaled._validation import (
     PIL_MODES_CONVERTED,
     PIL_MODES_WITH_ALPHA,
     check_finite,
+    check_latents,
     check_packed_latents_size,
     deferred_finite_check,
 )
@@ -294,6 +295,30 @@ def test_generator_list_of_the_right_length_is_accepted(base_pipe):
         latents = base_pipe.encode_latents(images, generator=[generator(0), generator(1)])
         first = base_pipe.encode_latents(images[:1], generator=generator(0))
     assert torch.equal(latents[:1], first)
+
+
+def test_inputs_are_never_modified(base_pipe):
+    names = namespace(base_pipe)
+    image, array, pixels, latents = names["image"], names["array"], names["pixels"], names["latents"]
+    palette = image.convert("P")
+    copies = [image.copy(), array.copy(), pixels.clone(), latents.clone(), palette.copy()]
+    with torch.no_grad():
+        for value in (image, array, pixels, [image, image], palette):
+            base_pipe.encode_latents(value, height=24, width=24)
+        for output_type in ("pil", "np", "pt"):
+            base_pipe.decode_latents(latents, output_type=output_type)
+    assert np.array_equal(np.asarray(image), np.asarray(copies[0])) and image.mode == "RGB"
+    assert np.array_equal(array, copies[1]) and torch.equal(pixels, copies[2]) and torch.equal(latents, copies[3])
+    assert palette.mode == "P" and np.array_equal(np.asarray(palette), np.asarray(copies[4]))
+
+
+def test_video_latents_rank():
+    vae = type("Vae", (), {"config": type("Config", (), {"latent_channels": 4})()})()
+    check_latents(torch.zeros(1, 4, 2, 8, 8), vae, ndim=5)
+    with pytest.raises(
+        ValueError, match=r"5 dimensions \(batch, channels, frames, height, width\); got shape \(1, 4, 8, 8\)"
+    ):
+        check_latents(torch.zeros(1, 4, 8, 8), vae, ndim=5)
 
 
 # Finiteness checks without device syncs ------------------------------------------------------------------------------
