@@ -15,6 +15,7 @@ and `output_type="pt"` paths gain no synchronization.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -255,8 +256,8 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
     if len(kinds) > 1:
         raise TypeError(f"`image` must be a list of one kind of image; got a mix of {', '.join(sorted(kinds))}.")
 
-    _check_size_arguments(items[0], image_processor, height, width)
     if isinstance(items[0], PIL.Image.Image):
+        _check_size_arguments(items[0], image_processor, height, width)
         convert = [_needs_rgb_conversion(item, vae, image_processor) for item in items]
         sizes = [item.size for item in items]
         if len(set(sizes)) > 1 and (height is None or width is None):
@@ -271,7 +272,8 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
             items = _resize_and_convert(items, convert, image_processor, height, width)
         return items if isinstance(image, list) else items[0]
 
-    _check_arrays(items, vae)
+    _check_arrays(items, vae)  # the layout first: a transposed array's "height" is its channel count
+    _check_size_arguments(items[0], image_processor, height, width)
     return image
 
 
@@ -280,16 +282,14 @@ def _check_size_arguments(first, image_processor, height, width) -> None:
     for name, value in (("height", height), ("width", width)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < factor:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < factor:
             raise ValueError(
                 f"`{name}` must be an int of at least {factor} (the VAE's scale factor) or None; got {value!r}."
             )
     if isinstance(first, PIL.Image.Image):
         own_height, own_width = first.height, first.width
-    elif first.ndim in (3, 4):
-        own_height, own_width = first.shape[-3:-1] if isinstance(first, np.ndarray) else first.shape[-2:]
     else:
-        return  # the layout check names the shape
+        own_height, own_width = first.shape[-3:-1] if isinstance(first, np.ndarray) else first.shape[-2:]
     for name, value, own in (("height", height, own_height), ("width", width, own_width)):
         if value is None and 0 < own < factor:
             raise ValueError(

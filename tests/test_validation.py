@@ -312,6 +312,16 @@ def test_inputs_are_never_modified(base_pipe):
     assert palette.mode == "P" and np.array_equal(np.asarray(palette), np.asarray(copies[4]))
 
 
+def test_transposed_array_gets_the_layout_error_whatever_the_scale_factor(base_pipe):
+    # With a scale factor of 8, a channels-first (3, 64, 64) array is "3 pixels high" if read channels-last: the
+    # layout error comes first, with its hint.
+    pipe = fresh(base_pipe)
+    pipe.register_modules(image_processor=VaeImageProcessor(vae_scale_factor=8))
+    with pytest.raises(ValueError, match="looks channels-first"):
+        pipe.encode_latents(np.zeros((3, 64, 64), dtype=np.float32))
+    assert pipe.encode_latents(np.zeros((64, 64, 3), dtype=np.float32), height=np.int64(32)).shape == (1, 4, 16, 32)
+
+
 def test_video_latents_rank():
     vae = type("Vae", (), {"config": type("Config", (), {"latent_channels": 4})()})()
     check_latents(torch.zeros(1, 4, 2, 8, 8), vae, ndim=5)
