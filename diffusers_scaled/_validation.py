@@ -99,7 +99,8 @@ def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Calla
     that could not be checked without a device sync (accelerator tensors); it does nothing otherwise.
     """
     if not isinstance(latents, torch.Tensor):
-        raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.")
+        hint = " Join a list of latents into one batch with `torch.cat`." if isinstance(latents, (list, tuple)) else ""
+        raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.{hint}")
     layout = "(batch, channels, height, width)" if ndim == 4 else "(batch, channels, frames, height, width)"
     if latents.ndim != ndim:
         hint = ""

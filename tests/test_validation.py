@@ -50,6 +50,8 @@ class Case:
 ERROR_CASES = [
     # decode_latents ------------------------------------------------------------------------------------------------
     Case("latents as a numpy array", "pipe.decode_latents(latents.numpy())", TypeError, ("`latents`", "torch.Tensor", "ndarray")),
+    Case("latents as a list of tensors", "pipe.decode_latents([latents, latents])", TypeError, ("`latents`", "torch.Tensor", "list", "torch.cat")),
+    Case("empty list of latents", "pipe.decode_latents([])", TypeError, ("`latents`", "torch.Tensor", "list")),
     Case("latents without a batch dimension", "pipe.decode_latents(latents[0])", ValueError, ("`latents`", "4 dimensions", "(4, 16, 16)", "latents[None]")),
     Case("latents with an extra dimension", "pipe.decode_latents(latents[None])", ValueError, ("`latents`", "4 dimensions", "(1, 1, 4, 16, 16)")),
     Case("empty latent batch", "pipe.decode_latents(latents[:0])", ValueError, ("`latents`", "at least one", "(0, 4, 16, 16)")),
@@ -181,6 +183,7 @@ def test_docs_table_is_the_cases(base_pipe):
         "docs/reliability.md is stale: run `PYTHONPATH=. python tests/test_validation.py`"
     )
     assert f"{len(ERROR_CASES)} kinds of bad input" in page
+    assert f"{len(PIL_MODES_CONVERTED + PIL_MODES_WITH_ALPHA)} PIL modes converted" in page
 
 
 # Accepted inputs and their rules ------------------------------------------------------------------------------------
