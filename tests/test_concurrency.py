@@ -18,9 +18,9 @@ import PIL.Image
 import psutil
 import pytest
 import torch
-from fixtures import generator, make_pil_images, sd_components
+from fixtures import generator, make_pil_images, sd_components, sdxl_components
 
-from diffusers_scaled import ScaledStableDiffusionImg2ImgPipeline
+from diffusers_scaled import ScaledStableDiffusionImg2ImgPipeline, ScaledStableDiffusionXLImg2ImgPipeline
 
 
 THREADS = 8
@@ -170,6 +170,22 @@ def test_shared_pipeline_under_load_equals_sequential_calls(pipe):
     growth = sizes[-1] - sizes[0]
     print(f"RSS after each round (MiB): {[round(s / 2**20, 1) for s in sizes]}; live tensors: {live_tensors}")
     assert growth <= RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.1f} MiB over {ROUNDS - 1} rounds: {sizes}"
+
+
+def test_shared_fp16_upcast_vae_under_load(pipe):
+    # SDXL's `force_upcast`: the stock pipelines convert the shared VAE to float32 and back around each call, which
+    # races between threads. Here a float16 VAE stays float16 while 8 threads encode and decode through its float32
+    # copy, and every result equals the sequential one.
+    sdxl = ScaledStableDiffusionXLImg2ImgPipeline(**sdxl_components())
+    sdxl.vae.to(torch.float16)
+    assert sdxl.honour_force_upcast and sdxl.vae.config.force_upcast
+    requests = [r for r in make_requests()[:48] if r[3] is None]
+    sequential = [call(sdxl, r) for r in requests]
+    assert not any(isinstance(r, Exception) for r in sequential)
+    with ThreadPoolExecutor(THREADS) as pool:
+        concurrent = list(pool.map(lambda r: call(sdxl, r), requests))
+    assert all(same(a, b) for a, b in zip(concurrent, sequential))
+    assert sdxl.vae.dtype == torch.float16
 
 
 def test_leak_detector_sees_a_retained_result(pipe):
