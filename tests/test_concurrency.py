@@ -172,6 +172,10 @@ def test_shared_pipeline_under_load_equals_sequential_calls(pipe):
     assert growth <= RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2**20:.1f} MiB over {ROUNDS - 1} rounds: {sizes}"
 
 
+def upcast_requests():
+    return [r for r in make_requests()[:48] if r[3] is None]
+
+
 def test_shared_fp16_upcast_vae_under_load(pipe):
     # SDXL's `force_upcast`: the stock pipelines convert the shared VAE to float32 and back around each call, which
     # races between threads. Here a float16 VAE stays float16 while 8 threads encode and decode through its float32
@@ -179,7 +183,7 @@ def test_shared_fp16_upcast_vae_under_load(pipe):
     sdxl = ScaledStableDiffusionXLImg2ImgPipeline(**sdxl_components())
     sdxl.vae.to(torch.float16)
     assert sdxl.honour_force_upcast and sdxl.vae.config.force_upcast
-    requests = [r for r in make_requests()[:48] if r[3] is None]
+    requests = upcast_requests()
     sequential = [call(sdxl, r) for r in requests]
     assert not any(isinstance(r, Exception) for r in sequential)
     with ThreadPoolExecutor(THREADS) as pool:
@@ -210,5 +214,6 @@ def test_counts_match_the_docs():
         f"{ROUNDS} rounds",
         f"{faults} faults injected",
         f"{bad} bad inputs",
+        f"{len(upcast_requests())} requests on an SDXL pipeline",
     ):
         assert figure in page, f"docs/reliability.md does not say {figure!r}"
