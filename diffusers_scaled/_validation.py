@@ -362,7 +362,31 @@ def _check_arrays(items: list, vae) -> None:
     for item in items:
         if 0 in _shape(item):
             raise ValueError(f"`image` must not be empty; got a {_kind(item)} of shape {_shape(item)}.")
-        _check_image_values(item)
+        _check_image_dtype(item)
+    for item, (low, high) in zip(items, _value_ranges(items)):
+        _check_image_range(item, low, high)
+
+
+def _check_image_dtype(item) -> None:
+    if isinstance(item, np.ndarray):
+        floating = np.issubdtype(item.dtype, np.floating)
+    else:
+        floating = item.is_floating_point()
+    if not floating:
+        fix = "`array.astype(np.float32) / 255`" if isinstance(item, np.ndarray) else "`image.float() / 255`"
+        raise TypeError(
+            f"`image` {_kind(item)}s must be floating point with values in [0, 1]; got dtype {item.dtype}. For 0-255 "
+            f"pixel values use {fix} (or pass PIL images)."
+        )
+
+
+def _value_ranges(items: list) -> list[tuple[float, float]]:
+    """(min, max) of each array or tensor. Tensors take one reduction each and, together, one host sync: NaN
+    propagates into both ends and inf shows at one of them, so this also finds non-finite values."""
+    if isinstance(items[0], np.ndarray):
+        return [(float(np.min(item)), float(np.max(item))) for item in items]
+    ranges = [torch.stack(torch.aminmax(item.detach())).float() for item in items]
+    return [tuple(r) for r in torch.stack([r.to(ranges[0].device) for r in ranges]).tolist()]
 
 
 def _check_image_layout(item, is_numpy: bool, layout: str, vae) -> None:
@@ -389,30 +413,14 @@ def _check_image_layout(item, is_numpy: bool, layout: str, vae) -> None:
     raise ValueError(f"`image` must have {channels} channels, shape {layout}; got shape {_shape(item)}.{hint}")
 
 
-def _check_image_values(item) -> None:
-    kind = _kind(item)
-    if isinstance(item, np.ndarray):
-        floating = np.issubdtype(item.dtype, np.floating)
-    else:
-        floating = item.is_floating_point()
-    if not floating:
-        fix = "`array.astype(np.float32) / 255`" if isinstance(item, np.ndarray) else "`image.float() / 255`"
-        raise TypeError(
-            f"`image` {kind}s must be floating point with values in [0, 1]; got dtype {item.dtype}. For 0-255 pixel "
-            f"values use {fix} (or pass PIL images)."
-        )
-    if isinstance(item, np.ndarray):
-        low, high = float(np.min(item)), float(np.max(item))
-    else:
-        # One reduction and one host sync for both checks: NaN propagates into both ends, inf shows at one of them.
-        low, high = torch.stack(torch.aminmax(item.detach())).tolist()
+def _check_image_range(item, low: float, high: float) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise _not_finite_error("image", item)
     bound = 1 + IMAGE_RANGE_SLACK
     if low < -bound or high > bound:
         hint = " For 0-255 pixel values, divide by 255." if high > 2 else ""
         raise ValueError(
-            f"`image` values must lie in [0, 1] (or [-1, 1]); got values in [{low:g}, {high:g}] (a {kind} of shape "
+            f"`image` values must lie in [0, 1] (or [-1, 1]); got values in [{low:g}, {high:g}] (a {_kind(item)} of shape "
             f"{_shape(item)}).{hint}"
         )
 

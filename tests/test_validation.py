@@ -82,6 +82,7 @@ ERROR_CASES = [
     Case("bool tensor", "pipe.encode_latents(pixels > 0.5)", TypeError, ("`image`", "floating point", "torch.bool")),
     Case("uint8 numpy array", "pipe.encode_latents(np.asarray(image))", TypeError, ("`image`", "floating point", "uint8", "astype")),
     Case("NaN in an image tensor", "pixels[0, 0, 0, 0] = float('nan'); pipe.encode_latents(pixels)", ValueError, ("`image`", "finite", "1 NaN")),
+    Case("NaN in one tensor of a list", "bad = pixels[0].clone(); bad[1, 2, 3] = float('nan'); pipe.encode_latents([pixels[0], bad])", ValueError, ("`image`", "finite", "1 NaN", "(3, 32, 32)")),
     Case("inf in a numpy image", "array[0, 0, 0] = np.inf; pipe.encode_latents(array)", ValueError, ("`image`", "finite", "1 infinite")),
     Case("0-255 floats in a tensor", "pipe.encode_latents(pixels * 255)", ValueError, ("`image`", "[0, 1]", "divide by 255")),
     Case("0-255 floats in a numpy array", "pipe.encode_latents(np.asarray(image, dtype=np.float32))", ValueError, ("`image`", "[0, 1]", "divide by 255")),
