@@ -145,31 +145,29 @@ def pipe():
 def test_shared_pipeline_under_load_equals_sequential_calls(pipe):
     requests = make_requests()
     hooks = [inject_faults(pipe.vae.decoder, "decoder"), inject_faults(pipe.vae.encoder, "encoder")]
-    stack = contextlib.ExitStack()
     try:
-        stack.enter_context(one_intra_op_thread())
-        before = snapshot(pipe)
-        sequential = [call(pipe, request) for request in requests]
-        for request, result in zip(requests, sequential):
-            expected_error = request[3]
-            if expected_error is None:
-                assert not isinstance(result, Exception), result
-            else:
-                assert type(result) is expected_error, result
+        with one_intra_op_thread():
+            before = snapshot(pipe)
+            sequential = [call(pipe, request) for request in requests]
+            for request, result in zip(requests, sequential):
+                expected_error = request[3]
+                if expected_error is None:
+                    assert not isinstance(result, Exception), result
+                else:
+                    assert type(result) is expected_error, result
 
-        sizes, live_tensors = [], []
-        with ThreadPoolExecutor(THREADS) as pool:  # one pool for every round, as a server keeps its workers
-            for _ in range(ROUNDS):
-                concurrent = list(pool.map(lambda r: call(pipe, r), requests))
-                mismatches = [i for i, (a, b) in enumerate(zip(concurrent, sequential)) if not same(a, b)]
-                assert not mismatches, (
-                    f"{len(mismatches)} of {CALLS} concurrent results differ, first: {requests[mismatches[0]]}"
-                )
-                del concurrent
-                live_tensors.append(live_tensor_count())
-                sizes.append(rss())
+            sizes, live_tensors = [], []
+            with ThreadPoolExecutor(THREADS) as pool:  # one pool for every round, as a server keeps its workers
+                for _ in range(ROUNDS):
+                    concurrent = list(pool.map(lambda r: call(pipe, r), requests))
+                    mismatches = [i for i, (a, b) in enumerate(zip(concurrent, sequential)) if not same(a, b)]
+                    assert not mismatches, (
+                        f"{len(mismatches)} of {CALLS} concurrent results differ, first: {requests[mismatches[0]]}"
+                    )
+                    del concurrent
+                    live_tensors.append(live_tensor_count())
+                    sizes.append(rss())
     finally:
-        stack.close()
         for hook in hooks:
             hook.remove()
 
