@@ -20,6 +20,9 @@ from diffusers import (
     AutoencoderTiny,
     DDIMScheduler,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
     UNet2DConditionModel,
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -195,6 +198,81 @@ def sdxl_components(vae: str = "kl") -> dict:
         "tokenizer_2": tiny_tokenizer(),
         "image_encoder": None,
         "feature_extractor": None,
+    }
+
+
+def tiny_vae_shifted(**overrides) -> AutoencoderKL:
+    """The SD3/Flux kind of AutoencoderKL: a `shift_factor`, no quant convolutions (values of diffusers' fast tests)."""
+    config = {"shift_factor": 0.0609, "scaling_factor": 1.5035, "use_quant_conv": False, "use_post_quant_conv": False}
+    config.update(overrides)
+    return tiny_vae_kl(**config)
+
+
+def sd3_components() -> dict:
+    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img). The T5 encoder is left out: the
+    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`."""
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
+    return {
+        "transformer": transformer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "vae": tiny_vae_shifted(),
+        "text_encoder": text_encoder,
+        "tokenizer": tiny_tokenizer(),
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": tiny_tokenizer(),
+        "text_encoder_3": None,
+        "tokenizer_3": None,
+    }
+
+
+def flux_components() -> dict:
+    """Components of a tiny Flux pipeline (text-to-image, img2img) without text encoders: pass
+    `flux_prompt_embeds()` to the call instead of a prompt (Flux needs a T5 tokenizer for prompts)."""
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,  # 4 latent channels packed in 2x2 patches
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+    return {
+        "transformer": transformer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "vae": tiny_vae_shifted(),
+        "text_encoder": None,
+        "tokenizer": None,
+        "text_encoder_2": None,
+        "tokenizer_2": None,
+    }
+
+
+def flux_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `pooled_prompt_embeds` for `flux_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 32, generator=g),
+        "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
     }
 
 
