@@ -138,7 +138,7 @@ class PackedLatentsMixin(ScaledLatentsMixin):
         expected = (latents.shape[0], patches, channels * 4 if channels is not None else latents.shape[2])
         if tuple(latents.shape) != expected:
             raise ValueError(
-                f"Packed `latents` for a {height}x{width} image must have shape (batch, {patches}, "
+                f"Packed `latents` for an image of height {height} and width {width} must have shape (batch, {patches}, "
                 f"{expected[2]}) (2x2 patches of {channels} latent channels); got shape {tuple(latents.shape)}. Check "
                 "`height` and `width`."
             )

@@ -114,7 +114,7 @@ def test_packed_latents_need_height_and_width(pipe):
 
 def test_packed_latents_with_wrong_size_are_rejected(pipe):
     latents = generate(pipe, "latent")
-    with pytest.raises(ValueError, match=r"Packed `latents` for a 48x32 image must have shape \(batch, 96, 16\)"):
+    with pytest.raises(ValueError, match=r"height 48 and width 64 must have shape \(batch, 192, 16\)"):
         pipe.decode_latents(latents, height=WIDTH, width=HEIGHT * 2)
 
 
