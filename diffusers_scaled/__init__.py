@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .factory import scaled
 from .mixin import ScaledLatentsMixin
 from .packed import PackedLatentsMixin
 from .pipelines import (
@@ -33,4 +34,5 @@ __all__ = [
     "ScaledStableDiffusion3Img2ImgPipeline",
     "ScaledFluxPipeline",
     "ScaledFluxImg2ImgPipeline",
+    "scaled",
 ]

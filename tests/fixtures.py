@@ -22,6 +22,7 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FluxTransformer2DModel,
+    PixArtTransformer2DModel,
     SD3Transformer2DModel,
     UNet2DConditionModel,
 )
@@ -273,6 +274,45 @@ def flux_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     return {
         "prompt_embeds": torch.randn(batch_size, 8, 32, generator=g),
         "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
+    }
+
+
+def pixart_sigma_components() -> dict:
+    """Components of a tiny PixArt-Sigma pipeline without its T5 text encoder: pass `pixart_prompt_embeds()` to the
+    call (with `guidance_scale=1.0`) instead of a prompt."""
+    torch.manual_seed(0)
+    transformer = PixArtTransformer2DModel(
+        sample_size=16,
+        num_layers=1,
+        patch_size=2,
+        attention_head_dim=8,
+        num_attention_heads=3,
+        caption_channels=32,
+        in_channels=4,
+        cross_attention_dim=24,
+        out_channels=8,
+        attention_bias=True,
+        activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000,
+        norm_type="ada_norm_single",
+        norm_elementwise_affine=False,
+        norm_eps=1e-6,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_kl(),
+        "scheduler": DDIMScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def pixart_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `prompt_attention_mask` for `pixart_sigma_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 32, generator=g),
+        "prompt_attention_mask": torch.ones(batch_size, 8, dtype=torch.long),
     }
 
 
