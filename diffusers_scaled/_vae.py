@@ -88,6 +88,17 @@ def _decode_takes_generator(vae_class: type) -> bool:
     return takes
 
 
+def _retrieve_latents(encoder_output, generator, sample_mode: str) -> torch.Tensor:
+    # `retrieve_latents` knows posteriors (`latent_dist`: AutoencoderKL, AsymmetricAutoencoderKL,
+    # ConsistencyDecoderVAE) and `latents` (AutoencoderTiny, VQModel); AutoencoderDC returns a deterministic `latent`,
+    # which the Sana pipelines read directly (`vae.encode(image).latent`).
+    if not hasattr(encoder_output, "latent_dist") and not hasattr(encoder_output, "latents"):
+        latent = getattr(encoder_output, "latent", None)
+        if isinstance(latent, torch.Tensor):
+            return latent
+    return retrieve_latents(encoder_output, generator=generator, sample_mode=sample_mode)
+
+
 def encode(
     vae: torch.nn.Module,
     image: torch.Tensor,
@@ -99,12 +110,9 @@ def encode(
     generator when `generator` is a list). `compiled`: a `CompiledAutoencoderKL` of `vae` to run instead."""
     run = vae.encode if compiled is None else (lambda x: AutoencoderKLOutput(latent_dist=compiled.encode(x)))
     if isinstance(generator, list):
-        latents = [
-            retrieve_latents(run(image[i : i + 1]), generator=generator[i], sample_mode=sample_mode)
-            for i in range(image.shape[0])
-        ]
+        latents = [_retrieve_latents(run(image[i : i + 1]), generator[i], sample_mode) for i in range(image.shape[0])]
         return torch.cat(latents, dim=0)
-    return retrieve_latents(run(image), generator=generator, sample_mode=sample_mode)
+    return _retrieve_latents(run(image), generator, sample_mode)
 
 
 def decode(
