@@ -125,3 +125,63 @@ def decode(
     if _decode_takes_generator(type(vae)):
         return vae.decode(latents, return_dict=False, generator=generator)[0]
     return vae.decode(latents, return_dict=False)[0]
+
+
+# float16 overflow ---------------------------------------------------------------------------------------------------
+#
+# Policy: a float16 VAE computing in float16 (no upcast) whose finite input comes out with NaN or inf has overflowed
+# float16's range (largest value 65504), which is what `force_upcast` exists for. The call is then run again on the
+# VAE's float32 copy, from the same generator state, and a warning names `force_upcast`; the result is cast back to
+# float16, the dtype the call returns without overflow. bfloat16 has float32's range and is never retried.
+
+
+def _overflowed(compute_vae: torch.nn.Module, inputs: torch.Tensor, outputs: torch.Tensor) -> bool:
+    return (
+        compute_vae.dtype == torch.float16
+        and not bool(torch.isfinite(outputs).all())
+        and bool(torch.isfinite(inputs).all())
+    )
+
+
+def _generator_states(generator) -> list | None:
+    if generator is None:
+        return None
+    generators = generator if isinstance(generator, list) else [generator]
+    return [(g, g.get_state()) for g in generators]
+
+
+def _restore(states) -> None:
+    for g, state in states or ():
+        g.set_state(state)
+
+
+def _warn_overflow(what: str) -> None:
+    from diffusers.utils import logging
+
+    logging.get_logger(__name__).warning(
+        f"The float16 VAE overflowed (NaN/inf) during {what}; ran it again in float32. Set "
+        "`vae.register_to_config(force_upcast=True)` to compute in float32 from the start, or load the VAE in "
+        "float32 or bfloat16."
+    )
+
+
+def encode_finite(vae, compute_vae, image, generator, sample_mode, compiled=None) -> torch.Tensor:
+    """`encode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+    states = _generator_states(generator)
+    latents = encode(compute_vae, image, generator, sample_mode, compiled)
+    if _overflowed(compute_vae, image, latents):
+        _warn_overflow("encoding")
+        _restore(states)
+        latents = encode(float32_copy(vae), image.float(), generator, sample_mode).to(compute_vae.dtype)
+    return latents
+
+
+def decode_finite(vae, compute_vae, latents, generator, compiled=None) -> torch.Tensor:
+    """`decode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+    states = _generator_states(generator)
+    image = decode(compute_vae, latents, generator, compiled)
+    if _overflowed(compute_vae, latents, image):
+        _warn_overflow("decoding")
+        _restore(states)
+        image = decode(float32_copy(vae), latents.float(), generator).to(compute_vae.dtype)
+    return image
