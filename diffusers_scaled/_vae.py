@@ -78,12 +78,26 @@ def compute_vae(vae: torch.nn.Module, honour_force_upcast: bool) -> torch.nn.Mod
 _decode_takes_generator_by_class: dict[type, bool] = {}
 
 
+def _parameters(function) -> dict:
+    """The parameters of `function`, seen through decorators: diffusers < 0.36 wraps `decode` in `apply_forward_hook`
+    without `functools.wraps`, leaving a `(self, *args, **kwargs)` signature; the wrapped method is in its closure."""
+    function = inspect.unwrap(function)
+    parameters = inspect.signature(function).parameters
+    kinds = {p.kind for p in parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds and inspect.Parameter.VAR_POSITIONAL in kinds:
+        for cell in getattr(function, "__closure__", None) or ():
+            inner = cell.cell_contents
+            if inspect.isfunction(inner):
+                return _parameters(inner)
+    return parameters
+
+
 def _decode_takes_generator(vae_class: type) -> bool:
     # ConsistencyDecoderVAE needs the generator to decode; AutoencoderKL and AutoencoderTiny accept and ignore it;
     # VQModel does not accept it. (A plain dict, not functools.lru_cache, which torch.compile warns about.)
     takes = _decode_takes_generator_by_class.get(vae_class)
     if takes is None:
-        takes = "generator" in inspect.signature(vae_class.decode).parameters
+        takes = "generator" in _parameters(vae_class.decode)
         _decode_takes_generator_by_class[vae_class] = takes
     return takes
 
