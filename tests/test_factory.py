@@ -3,8 +3,6 @@
 import json
 import os
 import pickle
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -16,6 +14,7 @@ from diffusers import (
     DiffusionPipeline,
     FluxKontextPipeline,
     FluxPipeline,
+    LatentConsistencyModelPipeline,
     PixArtAlphaPipeline,
     PixArtSigmaPipeline,
     StableDiffusionPipeline,
@@ -96,13 +95,13 @@ def test_save_and_load(pixart, tmp_path):
     assert type(PixArtSigmaPipeline.from_pretrained(tmp_path)) is PixArtSigmaPipeline
 
 
-def test_unpickling_in_a_fresh_process_makes_the_class():
-    # The class travels by qualified name; a process that never called `scaled` makes it on first access.
-    data = pickle.dumps(scaled(PixArtSigmaPipeline))
-    code = "import pickle, sys; cls = pickle.loads(sys.stdin.buffer.read()); print(cls.__module__, cls.__name__)"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, env=env, check=True)
-    assert out.stdout.decode().split() == ["diffusers_scaled.factory", "ScaledPixArtSigmaPipeline"]
+def test_unpickling_makes_a_class_not_made_yet():
+    # A pickle names the class by module and qualified name; in a process that never called `scaled` for it, the
+    # module makes it on first access. (Protocol 0 bytes written by hand: pickling would need the class made first.)
+    assert "ScaledLatentConsistencyModelPipeline" not in vars(diffusers_scaled.factory)
+    cls = pickle.loads(b"cdiffusers_scaled.factory\nScaledLatentConsistencyModelPipeline\n.")
+    assert cls is scaled(LatentConsistencyModelPipeline)
+    assert pickle.loads(pickle.dumps(cls)) is cls
 
 
 def test_flux_family_gets_packed_latents():
