@@ -52,6 +52,23 @@ def _weights_fingerprint(vae: torch.nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in vae.state_dict(keep_vars=True).values())
 
 
+def _offload_chain_memo(vae: torch.nn.Module) -> dict:
+    """A `copy.deepcopy` memo that leaves out the other models of an offload chain.
+
+    Under `enable_model_cpu_offload`, the VAE's accelerate hook holds `prev_module_hook`, the hook of the model before it
+    (the UNet or transformer), which holds that model: a plain deep copy of the VAE would copy the whole chain. Mapping
+    those hooks to None gives the copy a hook that places it on the execution device and offloads nothing else.
+    """
+    memo = {}
+    for module in vae.modules():
+        hook = getattr(module, "_hf_hook", None)
+        for h in getattr(hook, "hooks", None) or [hook]:  # accelerate's SequentialHook holds several
+            previous = getattr(h, "prev_module_hook", None)
+            if previous is not None:
+                memo[id(previous)] = None
+    return memo
+
+
 def float32_copy(vae: torch.nn.Module) -> torch.nn.Module:
     """
     A float32 copy of `vae`, cached while `vae`'s weights are unchanged.
@@ -65,7 +82,7 @@ def float32_copy(vae: torch.nn.Module) -> torch.nn.Module:
         cached = _float32_copies.get(vae)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        upcast = copy.deepcopy(vae).to(dtype=torch.float32)
+        upcast = copy.deepcopy(vae, _offload_chain_memo(vae)).to(dtype=torch.float32)
         _float32_copies[vae] = (fingerprint, upcast)
         return upcast
 

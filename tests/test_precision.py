@@ -186,6 +186,22 @@ def test_model_cpu_offload_gives_the_same_results():
         assert torch.equal(pipe.encode_latents(images, generator()), reference.encode_latents(images, generator()))
 
 
+def test_upcast_copy_under_model_offload_copies_the_vae_only():
+    # The VAE's offload hook links to the UNet's (to offload it when the VAE runs): the float32 copy must not drag a
+    # copy of the UNet (and through it the text encoders) along, nor offload anything.
+    pipe = sdxl_fp16_upcast()
+    reference = sdxl_fp16_upcast()
+    pipe.enable_model_cpu_offload(device="cpu")
+    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet
+    with torch.no_grad():
+        assert np.array_equal(pipe.decode_latents(latents_batch(1)), reference.decode_latents(latents_batch(1)))
+    upcast = _vae.float32_copy(pipe.vae)
+    assert upcast is not pipe.vae and upcast.dtype == torch.float32
+    assert upcast._hf_hook.prev_module_hook is None
+    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet  # the pipeline's own chain is intact
+    assert pipe.vae.dtype == torch.float16
+
+
 @pytest.mark.parametrize("decode", [True, False])
 def test_upcast_copy_of_an_offloaded_vae(decode):
     # accelerate's `cpu_offload` (what `enable_sequential_cpu_offload` applies per module) keeps the weights on the meta
