@@ -190,9 +190,9 @@ def _warn_overflow(what: str) -> None:
     from diffusers.utils import logging
 
     logging.get_logger(__name__).warning(
-        f"The float16 VAE overflowed (NaN/inf) during {what}; ran it again in float32. Set "
-        "`vae.register_to_config(force_upcast=True)` to compute in float32 from the start, or load the VAE in "
-        "float32 or bfloat16."
+        f"The float16 VAE overflowed (NaN/inf) during {what}; ran it again in float32. To compute in float32 from "
+        "the start, load the VAE in float32 or bfloat16, or, on pipelines that honour it (`honour_force_upcast`, the "
+        "SDXL family), set `vae.register_to_config(force_upcast=True)`."
     )
 
 
