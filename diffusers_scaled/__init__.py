@@ -2,8 +2,14 @@
 
 __version__ = "0.1.0"
 
+from .factory import scaled
 from .mixin import ScaledLatentsMixin
+from .packed import PackedLatentsMixin
 from .pipelines import (
+    ScaledFluxImg2ImgPipeline,
+    ScaledFluxPipeline,
+    ScaledStableDiffusion3Img2ImgPipeline,
+    ScaledStableDiffusion3Pipeline,
     ScaledStableDiffusionImg2ImgPipeline,
     ScaledStableDiffusionInpaintPipeline,
     ScaledStableDiffusionPipeline,
@@ -23,4 +29,10 @@ __all__ = [
     "ScaledStableDiffusionXLPipeline",
     "ScaledStableDiffusionXLImg2ImgPipeline",
     "ScaledStableDiffusionXLInpaintPipeline",
+    "PackedLatentsMixin",
+    "ScaledStableDiffusion3Pipeline",
+    "ScaledStableDiffusion3Img2ImgPipeline",
+    "ScaledFluxPipeline",
+    "ScaledFluxImg2ImgPipeline",
+    "scaled",
 ]

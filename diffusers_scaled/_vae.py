@@ -52,6 +52,23 @@ def _weights_fingerprint(vae: torch.nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in vae.state_dict(keep_vars=True).values())
 
 
+def _offload_chain_memo(vae: torch.nn.Module) -> dict:
+    """A `copy.deepcopy` memo that leaves out the other models of an offload chain.
+
+    Under `enable_model_cpu_offload`, the VAE's accelerate hook holds `prev_module_hook`, the hook of the model before it
+    (the UNet or transformer), which holds that model: a plain deep copy of the VAE would copy the whole chain. Mapping
+    those hooks to None gives the copy a hook that places it on the execution device and offloads nothing else.
+    """
+    memo = {}
+    for module in vae.modules():
+        hook = getattr(module, "_hf_hook", None)
+        for h in getattr(hook, "hooks", None) or [hook]:  # accelerate's SequentialHook holds several
+            previous = getattr(h, "prev_module_hook", None)
+            if previous is not None:
+                memo[id(previous)] = None
+    return memo
+
+
 def float32_copy(vae: torch.nn.Module) -> torch.nn.Module:
     """
     A float32 copy of `vae`, cached while `vae`'s weights are unchanged.
@@ -65,7 +82,7 @@ def float32_copy(vae: torch.nn.Module) -> torch.nn.Module:
         cached = _float32_copies.get(vae)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        upcast = copy.deepcopy(vae).to(dtype=torch.float32)
+        upcast = copy.deepcopy(vae, _offload_chain_memo(vae)).to(dtype=torch.float32)
         _float32_copies[vae] = (fingerprint, upcast)
         return upcast
 
@@ -78,14 +95,39 @@ def compute_vae(vae: torch.nn.Module, honour_force_upcast: bool) -> torch.nn.Mod
 _decode_takes_generator_by_class: dict[type, bool] = {}
 
 
+def _parameters(function) -> dict:
+    """The parameters of `function`, seen through decorators: diffusers < 0.36 wraps `decode` in `apply_forward_hook`
+    without `functools.wraps`, leaving a `(self, *args, **kwargs)` signature; the wrapped method is in its closure."""
+    function = inspect.unwrap(function)
+    parameters = inspect.signature(function).parameters
+    kinds = {p.kind for p in parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds and inspect.Parameter.VAR_POSITIONAL in kinds:
+        for cell in getattr(function, "__closure__", None) or ():
+            inner = cell.cell_contents
+            if inspect.isfunction(inner):
+                return _parameters(inner)
+    return parameters
+
+
 def _decode_takes_generator(vae_class: type) -> bool:
     # ConsistencyDecoderVAE needs the generator to decode; AutoencoderKL and AutoencoderTiny accept and ignore it;
     # VQModel does not accept it. (A plain dict, not functools.lru_cache, which torch.compile warns about.)
     takes = _decode_takes_generator_by_class.get(vae_class)
     if takes is None:
-        takes = "generator" in inspect.signature(vae_class.decode).parameters
+        takes = "generator" in _parameters(vae_class.decode)
         _decode_takes_generator_by_class[vae_class] = takes
     return takes
+
+
+def _retrieve_latents(encoder_output, generator, sample_mode: str) -> torch.Tensor:
+    # `retrieve_latents` knows posteriors (`latent_dist`: AutoencoderKL, AsymmetricAutoencoderKL,
+    # ConsistencyDecoderVAE) and `latents` (AutoencoderTiny, VQModel); AutoencoderDC returns a deterministic `latent`,
+    # which the Sana pipelines read directly (`vae.encode(image).latent`).
+    if not hasattr(encoder_output, "latent_dist") and not hasattr(encoder_output, "latents"):
+        latent = getattr(encoder_output, "latent", None)
+        if isinstance(latent, torch.Tensor):
+            return latent
+    return retrieve_latents(encoder_output, generator=generator, sample_mode=sample_mode)
 
 
 def encode(
@@ -99,12 +141,9 @@ def encode(
     generator when `generator` is a list). `compiled`: a `CompiledAutoencoderKL` of `vae` to run instead."""
     run = vae.encode if compiled is None else (lambda x: AutoencoderKLOutput(latent_dist=compiled.encode(x)))
     if isinstance(generator, list):
-        latents = [
-            retrieve_latents(run(image[i : i + 1]), generator=generator[i], sample_mode=sample_mode)
-            for i in range(image.shape[0])
-        ]
+        latents = [_retrieve_latents(run(image[i : i + 1]), generator[i], sample_mode) for i in range(image.shape[0])]
         return torch.cat(latents, dim=0)
-    return retrieve_latents(run(image), generator=generator, sample_mode=sample_mode)
+    return _retrieve_latents(run(image), generator, sample_mode)
 
 
 def decode(
@@ -117,3 +156,63 @@ def decode(
     if _decode_takes_generator(type(vae)):
         return vae.decode(latents, return_dict=False, generator=generator)[0]
     return vae.decode(latents, return_dict=False)[0]
+
+
+# float16 overflow ---------------------------------------------------------------------------------------------------
+#
+# Policy: a float16 VAE computing in float16 (no upcast) whose finite input comes out with NaN or inf has overflowed
+# float16's range (largest value 65504), which is what `force_upcast` exists for. The call is then run again on the
+# VAE's float32 copy, from the same generator state, and a warning names `force_upcast`; the result is cast back to
+# float16, the dtype the call returns without overflow. bfloat16 has float32's range and is never retried.
+
+
+def _overflowed(compute_vae: torch.nn.Module, inputs: torch.Tensor, outputs: torch.Tensor) -> bool:
+    return (
+        compute_vae.dtype == torch.float16
+        and not bool(torch.isfinite(outputs).all())
+        and bool(torch.isfinite(inputs).all())
+    )
+
+
+def _generator_states(generator) -> list | None:
+    if generator is None:
+        return None
+    generators = generator if isinstance(generator, list) else [generator]
+    return [(g, g.get_state()) for g in generators]
+
+
+def _restore(states) -> None:
+    for g, state in states or ():
+        g.set_state(state)
+
+
+def _warn_overflow(what: str) -> None:
+    from diffusers.utils import logging
+
+    logging.get_logger(__name__).warning(
+        f"The float16 VAE overflowed (NaN/inf) during {what}; ran it again in float32. To compute in float32 from "
+        "the start, load the VAE in float32 or bfloat16, or, on pipelines that honour it (`honour_force_upcast`, the "
+        "SDXL family), set `vae.register_to_config(force_upcast=True)`."
+    )
+
+
+def encode_finite(vae, compute_vae, image, generator, sample_mode, compiled=None) -> torch.Tensor:
+    """`encode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+    states = _generator_states(generator)
+    latents = encode(compute_vae, image, generator, sample_mode, compiled)
+    if _overflowed(compute_vae, image, latents):
+        _warn_overflow("encoding")
+        _restore(states)
+        latents = encode(float32_copy(vae), image.float(), generator, sample_mode).to(compute_vae.dtype)
+    return latents
+
+
+def decode_finite(vae, compute_vae, latents, generator, compiled=None) -> torch.Tensor:
+    """`decode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+    states = _generator_states(generator)
+    image = decode(compute_vae, latents, generator, compiled)
+    if _overflowed(compute_vae, latents, image):
+        _warn_overflow("decoding")
+        _restore(states)
+        image = decode(float32_copy(vae), latents.float(), generator).to(compute_vae.dtype)
+    return image

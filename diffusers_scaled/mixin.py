@@ -158,7 +158,7 @@ class ScaledLatentsMixin:
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
         pixels = pixels.to(dtype).to(vae.dtype)
-        latents = _vae.encode(vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
+        latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
         return self.latent_scaling.scale(latents)
 
     def decode_latents(
@@ -214,7 +214,9 @@ class ScaledLatentsMixin:
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
             latents = latents.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
-            image = _vae.decode(vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae))
+            image = _vae.decode_finite(
+                self.vae, vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae)
+            )
             image = _image_io.postprocess(self.image_processor, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

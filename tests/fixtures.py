@@ -16,11 +16,19 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers import (
+    AsymmetricAutoencoderKL,
+    AutoencoderDC,
     AutoencoderKL,
     AutoencoderTiny,
+    ConsistencyDecoderVAE,
     DDIMScheduler,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxTransformer2DModel,
+    PixArtTransformer2DModel,
+    SD3Transformer2DModel,
     UNet2DConditionModel,
+    VQModel,
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
@@ -115,7 +123,110 @@ def tiny_vae_tiny(**overrides) -> AutoencoderTiny:
     return AutoencoderTiny(**config)
 
 
-VAE_FACTORIES = {"kl": tiny_vae_kl, "tiny": tiny_vae_tiny}
+def tiny_vae_vq(**overrides) -> VQModel:
+    """A VQModel with a scale factor of 2 and 4 latent channels (a codebook of 16 entries)."""
+    torch.manual_seed(0)
+    config = {
+        "block_out_channels": [4, 8],
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        "latent_channels": 4,
+        "num_vq_embeddings": 16,
+        "norm_num_groups": 2,
+        "sample_size": 32,
+    }
+    config.update(overrides)
+    return VQModel(**config)
+
+
+def tiny_vae_asymmetric(**overrides) -> AsymmetricAutoencoderKL:
+    """An AsymmetricAutoencoderKL with a scale factor of 2 (values of diffusers' fast tests)."""
+    torch.manual_seed(0)
+    config = {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        "down_block_out_channels": [4, 8],
+        "layers_per_down_block": 1,
+        "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        "up_block_out_channels": [4, 8],
+        "layers_per_up_block": 1,
+        "act_fn": "silu",
+        "latent_channels": 4,
+        "norm_num_groups": 2,
+        "sample_size": 32,
+        "scaling_factor": 0.18215,
+    }
+    config.update(overrides)
+    return AsymmetricAutoencoderKL(**config)
+
+
+def tiny_vae_consistency(**overrides) -> ConsistencyDecoderVAE:
+    """A ConsistencyDecoderVAE with a scale factor of 2 (values of diffusers' fast tests). Its decoder samples: decode
+    needs a generator to be reproducible."""
+    torch.manual_seed(0)
+    config = {
+        "encoder_block_out_channels": [2, 4],
+        "encoder_in_channels": 3,
+        "encoder_out_channels": 4,
+        "encoder_down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        "decoder_add_attention": False,
+        "decoder_block_out_channels": [2, 4],
+        "decoder_down_block_types": ["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D"],
+        "decoder_downsample_padding": 1,
+        "decoder_in_channels": 7,
+        "decoder_layers_per_block": 1,
+        "decoder_norm_eps": 1e-05,
+        "decoder_norm_num_groups": 2,
+        "encoder_norm_num_groups": 2,
+        "decoder_num_train_timesteps": 1024,
+        "decoder_out_channels": 6,
+        "decoder_resnet_time_scale_shift": "scale_shift",
+        "decoder_time_embedding_type": "learned",
+        "decoder_up_block_types": ["ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"],
+        "scaling_factor": 1,
+        "latent_channels": 4,
+    }
+    config.update(overrides)
+    return ConsistencyDecoderVAE(**config)
+
+
+def tiny_vae_dc(**overrides) -> AutoencoderDC:
+    """An AutoencoderDC (Sana's deep-compression autoencoder) with a scale factor of 2 (values of diffusers' fast
+    tests). Its config has no `block_out_channels`: use it with the Sana pipelines."""
+    torch.manual_seed(0)
+    config = {
+        "in_channels": 3,
+        "latent_channels": 4,
+        "attention_head_dim": 2,
+        "encoder_block_types": ("ResBlock", "EfficientViTBlock"),
+        "decoder_block_types": ("ResBlock", "EfficientViTBlock"),
+        "encoder_block_out_channels": (8, 8),
+        "decoder_block_out_channels": (8, 8),
+        "encoder_qkv_multiscales": ((), (5,)),
+        "decoder_qkv_multiscales": ((), (5,)),
+        "encoder_layers_per_block": (1, 1),
+        "decoder_layers_per_block": [1, 1],
+        "downsample_block_type": "conv",
+        "upsample_block_type": "interpolate",
+        "decoder_norm_types": "rms_norm",
+        "decoder_act_fns": "silu",
+        "scaling_factor": 0.41407,
+    }
+    config.update(overrides)
+    return AutoencoderDC(**config)
+
+
+# VAEs that fit the Stable Diffusion pipelines (their config has `block_out_channels`).
+VAE_FACTORIES = {
+    "kl": tiny_vae_kl,
+    "tiny": tiny_vae_tiny,
+    "vq": tiny_vae_vq,
+    "asymmetric": tiny_vae_asymmetric,
+    "consistency": tiny_vae_consistency,
+}
 
 
 def sd_components(vae: str = "kl") -> dict:
@@ -195,6 +306,157 @@ def sdxl_components(vae: str = "kl") -> dict:
         "tokenizer_2": tiny_tokenizer(),
         "image_encoder": None,
         "feature_extractor": None,
+    }
+
+
+def tiny_vae_shifted(**overrides) -> AutoencoderKL:
+    """The SD3/Flux kind of AutoencoderKL: a `shift_factor`, no quant convolutions (values of diffusers' fast tests)."""
+    config = {"shift_factor": 0.0609, "scaling_factor": 1.5035, "use_quant_conv": False, "use_post_quant_conv": False}
+    config.update(overrides)
+    return tiny_vae_kl(**config)
+
+
+def sd3_components() -> dict:
+    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img). The T5 encoder is left out: the
+    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`."""
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
+    return {
+        "transformer": transformer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "vae": tiny_vae_shifted(),
+        "text_encoder": text_encoder,
+        "tokenizer": tiny_tokenizer(),
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": tiny_tokenizer(),
+        "text_encoder_3": None,
+        "tokenizer_3": None,
+    }
+
+
+def flux_components() -> dict:
+    """Components of a tiny Flux pipeline (text-to-image, img2img) without text encoders: pass
+    `flux_prompt_embeds()` to the call instead of a prompt (Flux needs a T5 tokenizer for prompts)."""
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,  # 4 latent channels packed in 2x2 patches
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+    return {
+        "transformer": transformer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "vae": tiny_vae_shifted(),
+        "text_encoder": None,
+        "tokenizer": None,
+        "text_encoder_2": None,
+        "tokenizer_2": None,
+    }
+
+
+def flux_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `pooled_prompt_embeds` for `flux_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 32, generator=g),
+        "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
+    }
+
+
+def pixart_sigma_components() -> dict:
+    """Components of a tiny PixArt-Sigma pipeline without its T5 text encoder: pass `pixart_prompt_embeds()` to the
+    call (with `guidance_scale=1.0`) instead of a prompt."""
+    torch.manual_seed(0)
+    transformer = PixArtTransformer2DModel(
+        sample_size=16,
+        num_layers=1,
+        patch_size=2,
+        attention_head_dim=8,
+        num_attention_heads=3,
+        caption_channels=32,
+        in_channels=4,
+        cross_attention_dim=24,
+        out_channels=8,
+        attention_bias=True,
+        activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000,
+        norm_type="ada_norm_single",
+        norm_elementwise_affine=False,
+        norm_eps=1e-6,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_kl(),
+        "scheduler": DDIMScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def pixart_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `prompt_attention_mask` for `pixart_sigma_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 32, generator=g),
+        "prompt_attention_mask": torch.ones(batch_size, 8, dtype=torch.long),
+    }
+
+
+def sana_components() -> dict:
+    """Components of a tiny Sana pipeline (AutoencoderDC) without its Gemma text encoder: pass
+    `sana_prompt_embeds()` to the call (with `guidance_scale=1.0`) instead of a prompt."""
+    from diffusers import SanaTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = SanaTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        out_channels=4,
+        num_layers=1,
+        num_attention_heads=2,
+        attention_head_dim=4,
+        num_cross_attention_heads=2,
+        cross_attention_head_dim=4,
+        cross_attention_dim=8,
+        caption_channels=8,
+        sample_size=32,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_dc(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def sana_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `prompt_attention_mask` for `sana_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 8, generator=g),
+        "prompt_attention_mask": torch.ones(batch_size, 8, dtype=torch.long),
     }
 
 

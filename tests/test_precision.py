@@ -1,0 +1,221 @@
+"""Precision and placement: `force_upcast` without touching the shared VAE, bfloat16 never upcast, the float16
+overflow policy, threads sharing one pipeline, and accelerate's offload hooks.
+
+CPU only: float16 and bfloat16 convolutions run on CPU (slowly, so the models are tiny). On a GPU the same code runs
+in the same dtypes; docs/latent-spaces.md records what was checked there.
+"""
+
+import copy
+import threading
+
+import numpy as np
+import pytest
+import torch
+from accelerate import cpu_offload
+from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+from fixtures import PROMPT, generator, make_pil_images, sd_components, sdxl_components, tiny_vae_kl
+
+from diffusers_scaled import ScaledStableDiffusionPipeline, ScaledStableDiffusionXLPipeline, _vae
+
+
+SIZE = 32
+
+
+def make(pipeline_class, components):
+    pipe = pipeline_class(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def sdxl_fp16_upcast():
+    pipe = make(ScaledStableDiffusionXLPipeline, sdxl_components())
+    pipe.vae.to(torch.float16)
+    pipe.vae.register_to_config(force_upcast=True)
+    return pipe
+
+
+def latents_batch(n, seed=0):
+    return torch.randn(n, 4, SIZE // 2, SIZE // 2, generator=generator(seed))
+
+
+def weights(vae):
+    return {name: (t.dtype, t.data_ptr()) for name, t in vae.state_dict().items()}
+
+
+# force_upcast and the shared VAE ------------------------------------------------------------------------------------
+
+
+def test_force_upcast_leaves_the_shared_vae_alone():
+    pipe = sdxl_fp16_upcast()
+    before = weights(pipe.vae)
+    dtypes_seen = []
+    handle = pipe.vae.register_forward_pre_hook(lambda module, args: dtypes_seen.append(module.dtype))
+    with torch.no_grad():
+        images = pipe.decode_latents(latents_batch(1), output_type="pt")
+        pipe.encode_latents(make_pil_images(1, (SIZE, SIZE)), generator=generator())
+    handle.remove()
+    assert dtypes_seen == []  # the shared float16 VAE never ran: its float32 copy did
+    assert weights(pipe.vae) == before  # same float16 tensors, same storage
+    assert images.dtype == torch.float32
+
+
+def test_eight_threads_on_one_pipeline_equal_sequential_calls():
+    # The stock SDXL path converts the shared VAE to float32 and back around each call, so concurrent calls race on
+    # its dtype. Ours never modify it: eight threads decoding different latents get exactly the sequential results.
+    pipe = sdxl_fp16_upcast()
+    inputs = [latents_batch(1, seed) for seed in range(8)]
+    with torch.no_grad():
+        sequential = [pipe.decode_latents(x) for x in inputs]
+    results, errors = [None] * 8, []
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        try:
+            barrier.wait()
+            with torch.no_grad():
+                results[i] = pipe.decode_latents(inputs[i])
+        except Exception as e:  # collected, so that the test reports it instead of a silent thread death
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(np.array_equal(r, s) for r, s in zip(results, sequential))
+    assert pipe.vae.dtype == torch.float16
+
+
+def test_bfloat16_is_never_upcast():
+    pipe = make(ScaledStableDiffusionXLPipeline, sdxl_components())
+    pipe.vae.to(torch.bfloat16)
+    pipe.vae.register_to_config(force_upcast=True)
+    assert pipe.honour_force_upcast
+    assert _vae.compute_vae(pipe.vae, pipe.honour_force_upcast) is pipe.vae
+    latents = latents_batch(1)
+    with torch.no_grad():
+        ours = pipe.decode_latents(latents, output_type="pt")
+        # the stock SDXL decode for a bfloat16 VAE: no upcast (`needs_upcasting` checks float16 only)
+        raw = latents.to(torch.bfloat16) / pipe.vae.config.scaling_factor
+        stock = pipe.image_processor.postprocess(pipe.vae.decode(raw, return_dict=False)[0], output_type="pt")
+    assert ours.dtype == torch.bfloat16
+    assert torch.equal(ours, stock)
+
+
+# float16 overflow ----------------------------------------------------------------------------------------------------
+
+
+def overflowing_fp16_pipe(part):
+    """An SD pipeline (which does not upcast) whose float16 VAE overflows in `part` ("decoder" or "encoder") while
+    its float32 copy does not: the first convolution's weights are scaled up to float16's limit (still finite)."""
+    components = sd_components()
+    with torch.no_grad():
+        weight = getattr(components["vae"], part).conv_in.weight
+        weight.mul_(60000 / weight.abs().max())
+    pipe = make(ScaledStableDiffusionPipeline, components)
+    pipe.vae.to(torch.float16)
+    assert not pipe.honour_force_upcast
+    return pipe
+
+
+def test_float16_decode_overflow_is_retried_in_float32(caplog):
+    pipe = overflowing_fp16_pipe("decoder")
+    latents = latents_batch(2)
+    with torch.no_grad():
+        raw = pipe.latent_scaling.unscale(latents.to(torch.float16))
+        assert not torch.isfinite(pipe.vae.decode(raw).sample).all()  # what the stock decode gives: NaN/inf
+        ours = pipe.decode_latents(latents, output_type="pt")
+        float32_vae = copy.deepcopy(pipe.vae).float()
+        expected = float32_vae.decode(raw.float()).sample.to(torch.float16)
+    assert "force_upcast" in caplog.text
+    assert ours.dtype == torch.float16 and torch.isfinite(ours).all()
+    assert torch.equal(ours, pipe.image_processor.postprocess(expected, output_type="pt"))
+    assert pipe.vae.dtype == torch.float16
+
+
+def test_float16_encode_overflow_is_retried_in_float32_from_the_same_generator_state(caplog):
+    pipe = overflowing_fp16_pipe("encoder")
+    float32_pipe = make(ScaledStableDiffusionPipeline, {**pipe.components, "vae": copy.deepcopy(pipe.vae).float()})
+    images = make_pil_images(2, (SIZE, SIZE))
+    with torch.no_grad():
+        pixels = pipe.image_processor.preprocess(images).to(torch.float16)
+        assert not torch.isfinite(pipe.vae.encode(pixels).latent_dist.mean).all()  # the stock encode: NaN/inf
+        ours = pipe.encode_latents(images, generator=generator(3))
+        expected = float32_pipe.encode_latents(images, generator=generator(3), dtype=torch.float16)
+    assert "force_upcast" in caplog.text
+    assert torch.isfinite(ours).all()
+    assert torch.equal(ours, expected)
+
+
+def test_float16_without_overflow_is_not_retried(caplog):
+    pipe = make(ScaledStableDiffusionPipeline, sd_components())
+    pipe.vae.to(torch.float16)
+    latents = latents_batch(1)
+    with torch.no_grad():
+        ours = pipe.decode_latents(latents, output_type="pt")
+        raw = pipe.latent_scaling.unscale(latents.to(torch.float16))
+        stock = pipe.image_processor.postprocess(pipe.vae.decode(raw).sample, output_type="pt")
+    assert "overflowed" not in caplog.text
+    assert ours.dtype == torch.float16 and torch.equal(ours, stock)
+
+
+# offloading and placement -----------------------------------------------------------------------------------------
+
+
+def test_execution_device_is_the_offload_hooks_device():
+    # With offloading the weights sit on the CPU or the meta device; inputs must go where the hook runs the module.
+    # A hook that names a CUDA device is enough to check the choice, with or without a GPU.
+    vae = tiny_vae_kl()
+    assert _vae.execution_device(vae) == torch.device("cpu")
+    add_hook_to_module(vae, AlignDevicesHook(execution_device=torch.device("cuda:0")))
+    assert _vae.execution_device(vae) == torch.device("cuda:0")
+
+
+def test_model_cpu_offload_gives_the_same_results():
+    pipe = make(ScaledStableDiffusionXLPipeline, sdxl_components())
+    reference = make(ScaledStableDiffusionXLPipeline, sdxl_components())
+    pipe.enable_model_cpu_offload(device="cpu")
+    inputs = {"prompt": PROMPT, "num_inference_steps": 2, "height": SIZE, "width": SIZE}
+    latents = pipe(**inputs, generator=generator(), output_type="latent").images
+    expected = pipe(**inputs, generator=generator(), output_type="np").images
+    images = make_pil_images(1, (SIZE, SIZE))
+    with torch.no_grad():
+        assert np.array_equal(pipe.decode_latents(latents), expected)
+        assert np.array_equal(pipe.decode_latents(latents), reference.decode_latents(latents))
+        assert torch.equal(pipe.encode_latents(images, generator()), reference.encode_latents(images, generator()))
+
+
+def test_upcast_copy_under_model_offload_copies_the_vae_only():
+    # The VAE's offload hook links to the UNet's (to offload it when the VAE runs): the float32 copy must not drag a
+    # copy of the UNet (and through it the text encoders) along, nor offload anything.
+    pipe = sdxl_fp16_upcast()
+    reference = sdxl_fp16_upcast()
+    pipe.enable_model_cpu_offload(device="cpu")
+    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet
+    with torch.no_grad():
+        assert np.array_equal(pipe.decode_latents(latents_batch(1)), reference.decode_latents(latents_batch(1)))
+    upcast = _vae.float32_copy(pipe.vae)
+    assert upcast is not pipe.vae and upcast.dtype == torch.float32
+    assert upcast._hf_hook.prev_module_hook is None
+    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet  # the pipeline's own chain is intact
+    assert pipe.vae.dtype == torch.float16
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_upcast_copy_of_an_offloaded_vae(decode):
+    # accelerate's `cpu_offload` (what `enable_sequential_cpu_offload` applies per module) keeps the weights on the meta
+    # device and loads them at each forward; the float32 copy carries the hooks and loads the float16 weights into its
+    # float32 parameters, exactly. (In this environment, accelerate 1.15 with torch 2.13 fails to offload a module back
+    # to the meta device after its own forward, stock pipelines included; the copy's hooks are not affected.)
+    offloaded, reference = sdxl_fp16_upcast(), sdxl_fp16_upcast()
+    cpu_offload(offloaded.vae, execution_device=torch.device("cpu"))
+    assert next(offloaded.vae.parameters()).device == torch.device("meta")
+    with torch.no_grad():
+        if decode:
+            ours, expected = offloaded.decode_latents(latents_batch(1)), reference.decode_latents(latents_batch(1))
+            assert np.array_equal(ours, expected)
+        else:
+            images = make_pil_images(1, (SIZE, SIZE))
+            ours = offloaded.encode_latents(images, generator=generator())
+            assert torch.equal(ours, reference.encode_latents(images, generator=generator()))
