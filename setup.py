@@ -25,7 +25,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "ruff>=0.5", "scikit-image>=0.21"],
+        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "psutil", "ruff>=0.5", "scikit-image>=0.21"],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},
     classifiers=[
