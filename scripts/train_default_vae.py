@@ -61,7 +61,7 @@ VAE_CONFIG = {
     "block_out_channels": (32, 64, 64),
     "layers_per_block": 1,
     "latent_channels": 4,
-    "norm_num_groups": 32,
+    "norm_num_groups": 8,  # 4-8 channels per group: with one channel per group, GroupNorm erases each channel's mean (the colour)
     "sample_size": 256,
     "mid_block_add_attention": False,  # fully convolutional: works at any size, fast on CPU
     "scaling_factor": 1.0,  # placeholder until calibrated

@@ -138,6 +138,24 @@ class PreviewFit:
         self.xty += terms[:, n:]
 
     def solve(self) -> tuple[tuple[tuple[float, ...], ...], tuple[float, float, float]]:
-        solution = torch.linalg.lstsq(self.xtx, self.xty).solution  # (C + 1, 3)
-        weight = tuple(tuple(solution[:-1, o].tolist()) for o in range(3))
-        return weight, tuple(solution[-1].tolist())
+        """The least-squares map. Solved in plain Python (Gauss-Jordan, partial pivoting) rather than LAPACK, whose
+        result can change in the last bits with the number of BLAS threads: the same sums give the same map."""
+        a = self.xtx.tolist()
+        b = self.xty.tolist()
+        n = len(a)
+        ridge = 1e-12 * max(sum(a[i][i] for i in range(n)) / n, 1e-300)  # keeps a constant channel solvable
+        rows = [a[i][:] + b[i][:] for i in range(n)]
+        for i in range(n):
+            rows[i][i] += ridge
+        for col in range(n):
+            pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
+            rows[col], rows[pivot] = rows[pivot], rows[col]
+            head = rows[col][col]
+            rows[col] = [v / head for v in rows[col]]
+            for r in range(n):
+                if r != col and rows[r][col] != 0.0:
+                    factor = rows[r][col]
+                    rows[r] = [v - factor * p for v, p in zip(rows[r], rows[col])]
+        solution = [row[n:] for row in rows]  # (C + 1) x 3
+        weight = tuple(tuple(solution[c][o] for c in range(n - 1)) for o in range(3))
+        return weight, tuple(solution[n - 1])
