@@ -6,12 +6,12 @@ Kept apart from the mixin so that the tools (calibration, caching) use exactly t
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 import threading
 import weakref
 
 import torch
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKLOutput
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
 
@@ -75,11 +75,17 @@ def compute_vae(vae: torch.nn.Module, honour_force_upcast: bool) -> torch.nn.Mod
     return float32_copy(vae) if needs_upcast(vae, honour_force_upcast) else vae
 
 
-@functools.lru_cache(maxsize=None)
+_decode_takes_generator_by_class: dict[type, bool] = {}
+
+
 def _decode_takes_generator(vae_class: type) -> bool:
     # ConsistencyDecoderVAE needs the generator to decode; AutoencoderKL and AutoencoderTiny accept and ignore it;
-    # VQModel does not accept it.
-    return "generator" in inspect.signature(vae_class.decode).parameters
+    # VQModel does not accept it. (A plain dict, not functools.lru_cache, which torch.compile warns about.)
+    takes = _decode_takes_generator_by_class.get(vae_class)
+    if takes is None:
+        takes = "generator" in inspect.signature(vae_class.decode).parameters
+        _decode_takes_generator_by_class[vae_class] = takes
+    return takes
 
 
 def encode(
@@ -87,20 +93,27 @@ def encode(
     image: torch.Tensor,
     generator: torch.Generator | list[torch.Generator] | None,
     sample_mode: str,
+    compiled=None,
 ) -> torch.Tensor:
     """Raw latents of a preprocessed image batch, as the img2img pipelines take them (one encode per image and
-    generator when `generator` is a list)."""
+    generator when `generator` is a list). `compiled`: a `CompiledAutoencoderKL` of `vae` to run instead."""
+    run = vae.encode if compiled is None else (lambda x: AutoencoderKLOutput(latent_dist=compiled.encode(x)))
     if isinstance(generator, list):
         latents = [
-            retrieve_latents(vae.encode(image[i : i + 1]), generator=generator[i], sample_mode=sample_mode)
+            retrieve_latents(run(image[i : i + 1]), generator=generator[i], sample_mode=sample_mode)
             for i in range(image.shape[0])
         ]
         return torch.cat(latents, dim=0)
-    return retrieve_latents(vae.encode(image), generator=generator, sample_mode=sample_mode)
+    return retrieve_latents(run(image), generator=generator, sample_mode=sample_mode)
 
 
-def decode(vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Decoded image batch in the VAE's output range ([-1, 1] for the usual VAEs)."""
+def decode(
+    vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None, compiled=None
+) -> torch.Tensor:
+    """Decoded image batch in the VAE's output range ([-1, 1] for the usual VAEs). `compiled`: a
+    `CompiledAutoencoderKL` of `vae` to run instead."""
+    if compiled is not None:
+        return compiled.decode(latents)
     if _decode_takes_generator(type(vae)):
         return vae.decode(latents, return_dict=False, generator=generator)[0]
     return vae.decode(latents, return_dict=False)[0]

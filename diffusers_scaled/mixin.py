@@ -6,7 +6,7 @@ import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _vae, _validation
+from . import _compile, _image_io, _vae, _validation
 from .scaling import LatentScaling
 
 
@@ -39,6 +39,7 @@ class ScaledLatentsMixin:
     """
 
     honour_force_upcast: bool = False
+    _vae_compile: _compile.VaeCompileCache | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -49,6 +50,42 @@ class ScaledLatentsMixin:
         from ._registry import register  # deferred: the registry imports the pipelines, which import this module
 
         register(cls)
+
+    def enable_vae_compile(self, min_calls: int = 2, max_shapes: int = 8, **compile_kwargs) -> None:
+        r"""
+        Runs the VAE's encoder and decoder through `torch.compile` in `encode_latents` / `decode_latents`, one graph
+        per input shape, for callers that process many images of few shapes (servers, dataset encoding).
+
+        A shape runs eagerly until it has been seen `min_calls` times; at most `max_shapes` shapes are compiled, later
+        ones run eagerly. Applies to `AutoencoderKL` without slicing, tiling or offloading hooks; other VAEs run
+        eagerly. The VAE itself is not modified. Compiling takes tens of seconds per shape, and compiled kernels may
+        order floating-point operations differently: results agree with eager ones to about 1e-6 relative in float32
+        and 1e-3 in float16, not bitwise.
+
+        Args:
+            min_calls (`int`, *optional*, defaults to 2):
+                Calls with a shape before that shape is compiled.
+            max_shapes (`int`, *optional*, defaults to 8):
+                Most shapes compiled (torch's default recompilation limit).
+            compile_kwargs:
+                Passed to `torch.compile` (for example `mode="max-autotune"`); `dynamic` is always `False`.
+
+        Examples:
+
+        ```py
+        >>> pipe.enable_vae_compile(min_calls=3)
+        >>> for batch in loader:
+        ...     latents = pipe.encode_latents(batch)
+        ```
+        """
+        self._vae_compile = _compile.VaeCompileCache(min_calls=min_calls, max_shapes=max_shapes, **compile_kwargs)
+
+    def disable_vae_compile(self) -> None:
+        """Goes back to eager VAE calls (see `enable_vae_compile`)."""
+        self._vae_compile = None
+
+    def _compiled(self, vae):
+        return None if self._vae_compile is None else self._vae_compile.get(vae)
 
     @property
     def latent_scaling(self) -> LatentScaling:
@@ -110,14 +147,15 @@ class ScaledLatentsMixin:
         """
         _validation.check_sample_mode(sample_mode)
         _validation.check_image_is_not_latents(image, self.vae)
-        pixels = self.image_processor.preprocess(image, height=height, width=width)
+        pixels = _image_io.preprocess(self.image_processor, image, height, width, _vae.execution_device(self.vae))
         _validation.check_generator(generator, pixels.shape[0])
 
+        dtype = dtype or self.vae.dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
-        pixels = pixels.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
-        latents = _vae.encode(vae, pixels, generator, sample_mode)
-        # The SDXL img2img order: cast to the working dtype first, then scale in it.
-        latents = latents.to(dtype or self.vae.dtype)
+        # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
+        # raw latents back to the working dtype, then scaled in it.
+        pixels = pixels.to(dtype).to(vae.dtype)
+        latents = _vae.encode(vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
         return self.latent_scaling.scale(latents)
 
     def decode_latents(
@@ -173,8 +211,8 @@ class ScaledLatentsMixin:
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
             latents = latents.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
-            image = _vae.decode(vae, self.latent_scaling.unscale(latents), generator)
-            image = self.image_processor.postprocess(image, output_type=output_type)
+            image = _vae.decode(vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae))
+            image = _image_io.postprocess(self.image_processor, image, output_type)
 
         if not return_dict:
             return image

@@ -5,8 +5,10 @@ The component configs follow diffusers' own fast pipeline tests, made smaller wh
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from functools import lru_cache
 
@@ -50,6 +52,7 @@ def tokenizer_dir() -> str:
     for token in chars + [c + "</w>" for c in chars]:
         vocab.setdefault(token, len(vocab))
     folder = tempfile.mkdtemp(prefix="tiny-clip-tokenizer-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f)
     with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:

@@ -1,0 +1,122 @@
+"""Stock diffusers vs diffusers-scaled, end to end: images in -> latents, latents -> images out.
+
+Prints a table of median times and ratios (stock / ours: above 1 means ours is faster). Before timing, each pair of
+paths is checked to give identical results. Random-initialised VAEs: speed does not depend on the weights.
+
+    python benchmarks/bench_encode_decode.py              # CPU configurations (and CUDA ones when a GPU is present)
+    python benchmarks/bench_encode_decode.py --repeats 20
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import AutoencoderKL
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
+from diffusers_scaled import ScaledStableDiffusionImg2ImgPipeline
+
+
+SD_VAE = {
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "layers_per_block": 2,
+    "latent_channels": 4,
+}
+TINY_VAE = {**SD_VAE, "block_out_channels": [8, 8, 16, 16], "layers_per_block": 1, "norm_num_groups": 4}
+
+
+def make_pipe(vae_config, device, dtype):
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**vae_config).to(device, dtype).eval()
+    pipe = ScaledStableDiffusionImg2ImgPipeline(
+        vae=vae, text_encoder=None, tokenizer=None, unet=None, scheduler=None, safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    return pipe
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, device, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def images(batch, size):
+    rng = np.random.default_rng(0)
+    return [PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(batch)]
+
+
+@torch.no_grad()
+def run(name, vae_config, device, dtype, size, batch, repeats):
+    pipe = make_pipe(vae_config, device, dtype)
+    vae, processor, sf = pipe.vae, pipe.image_processor, pipe.vae.config.scaling_factor
+    pil = images(batch, size)
+
+    def stock_encode():
+        x = processor.preprocess(pil).to(device, dtype)
+        return retrieve_latents(vae.encode(x), sample_mode="argmax") * sf
+
+    def ours_encode():
+        return pipe.encode_latents(pil, sample_mode="argmax")
+
+    latents = stock_encode()
+
+    def stock_decode():
+        return processor.postprocess(vae.decode(latents / sf).sample, output_type="pil")
+
+    def ours_decode():
+        return pipe.decode_latents(latents, output_type="pil")
+
+    assert torch.equal(stock_encode(), ours_encode()), "encode results differ"
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(stock_decode(), ours_decode()))
+    rows = []
+    for stage, stock, ours in (
+        ("encode (PIL in)", stock_encode, ours_encode),
+        ("decode (PIL out)", stock_decode, ours_decode),
+    ):
+        s, o = median_ms(stock, device, repeats), median_ms(ours, device, repeats)
+        rows.append(
+            (name, f"{device.type} {str(dtype).replace('torch.', '')}", f"{size}x{size} bs{batch}", stage, s, o)
+        )
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    configs = [
+        ("tiny VAE", TINY_VAE, torch.device("cpu"), torch.float32, 256, 4),
+        ("SD VAE", SD_VAE, torch.device("cpu"), torch.float32, 128, 1),
+        ("SD VAE", SD_VAE, torch.device("cpu"), torch.float32, 256, 1),
+    ]
+    if torch.cuda.is_available():
+        cuda = torch.device("cuda")
+        configs += [("SD VAE", SD_VAE, cuda, torch.float16, 512, 1), ("SD VAE", SD_VAE, cuda, torch.float16, 1024, 4)]
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {args.repeats} (median)")
+    print(f"{'VAE':<9}{'device':<15}{'shape':<14}{'stage':<18}{'stock ms':>10}{'ours ms':>10}{'stock/ours':>12}")
+    for config in configs:
+        for name, device, shape, stage, stock, ours in run(*config, repeats=args.repeats):
+            print(f"{name:<9}{device:<15}{shape:<14}{stage:<18}{stock:>10.1f}{ours:>10.1f}{stock / ours:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Opt-in compiled VAE encoder/decoder for callers that encode or decode many images of few shapes.
+
+`torch.compile` specialises a graph per input shape: compiling pays off for shapes that come back (a server's fixed
+resolution, a dataset's crops), not for one-off shapes, whose compilation takes longer than many eager calls. So a
+shape runs eagerly until it has been seen `min_calls` times, then compiled; at most `max_shapes` shapes are compiled
+(torch's own recompilation limit would otherwise fall back to eager with a warning), later ones stay eager.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import torch
+from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+
+class ShapeCompiledModule:
+    """Calls `module` eagerly for rare input shapes and through one compiled graph per frequent shape."""
+
+    def __init__(self, module: torch.nn.Module, min_calls: int = 2, max_shapes: int = 8, **compile_kwargs):
+        if min_calls < 1:
+            raise ValueError(f"`min_calls` must be at least 1, got {min_calls}.")
+        if max_shapes < 1:
+            raise ValueError(f"`max_shapes` must be at least 1, got {max_shapes}.")
+        self.module = module
+        self.min_calls = min_calls
+        self.max_shapes = max_shapes
+        self.compiled = torch.compile(module, dynamic=False, **compile_kwargs)
+        self.calls: Counter = Counter()
+        self.compiled_shapes: set = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = (tuple(x.shape), x.dtype, x.device)
+        with self._lock:
+            self.calls[key] += 1
+            use_compiled = key in self.compiled_shapes or (
+                self.calls[key] >= self.min_calls and len(self.compiled_shapes) < self.max_shapes
+            )
+            if use_compiled:
+                self.compiled_shapes.add(key)
+        return self.compiled(x) if use_compiled else self.module(x)
+
+
+class CompiledAutoencoderKL:
+    """`AutoencoderKL` encode/decode with compiled `encoder` and `decoder` submodules (weights shared, VAE untouched).
+
+    It wires the submodules as `AutoencoderKL.encode` / `decode` do without slicing or tiling; `supports` says when
+    that wiring applies (otherwise callers use the VAE's own methods).
+    """
+
+    def __init__(self, vae: AutoencoderKL, **kwargs):
+        self.vae = vae
+        self.encoder = ShapeCompiledModule(vae.encoder, **kwargs)
+        self.decoder = ShapeCompiledModule(vae.decoder, **kwargs)
+
+    @staticmethod
+    def supports(vae: torch.nn.Module) -> bool:
+        return (
+            type(vae) is AutoencoderKL
+            and not getattr(vae, "use_slicing", False)
+            and not getattr(vae, "use_tiling", False)
+            and not any(hasattr(m, "_hf_hook") for m in vae.modules())  # offloading hooks move weights per call
+        )
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussianDistribution:
+        h = self.encoder(x)
+        if self.vae.quant_conv is not None:
+            h = self.vae.quant_conv(h)
+        return DiagonalGaussianDistribution(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.vae.post_quant_conv is not None:
+            z = self.vae.post_quant_conv(z)
+        return self.decoder(z)
+
+
+class VaeCompileCache:
+    """The compiled wrappers of the VAEs a pipeline computes with (its own, or its float32 upcast copy)."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self._compiled: dict[int, CompiledAutoencoderKL] = {}
+        self._lock = threading.Lock()
+
+    def get(self, vae: torch.nn.Module) -> CompiledAutoencoderKL | None:
+        if not CompiledAutoencoderKL.supports(vae):
+            return None
+        with self._lock:
+            compiled = self._compiled.get(id(vae))
+            if compiled is None or compiled.vae is not vae:
+                compiled = self._compiled[id(vae)] = CompiledAutoencoderKL(vae, **self.kwargs)
+            return compiled
