@@ -142,7 +142,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument(
+        "--calibrate-only", action="store_true", help="skip training: calibrate the saved VAE and write its factor"
+    )
     args = parser.parse_args()
+    if args.calibrate_only:
+        torch.set_num_threads(args.threads)
+        calibrate_default(os.path.join(args.output, "default_vae"))
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -219,6 +226,21 @@ def main():
             f,
             indent=2,
         )
+    calibrate_default(vae_dir)
+
+
+def calibrate_default(vae_dir: str) -> None:
+    """Calibrates the saved VAE on the training images (each at its own size, posterior samples) and writes the
+    factor into its config and the statistics (with the preview map) into `calibration.json`."""
+    from diffusers_scaled.tools import calibrate
+
+    vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float32).eval()
+    images = [load_rgb(name) for name in TRAIN_IMAGES]
+    result = calibrate(vae, images, batch_size=1, resolution=None, sample_mode="sample", seed=0, progress=False)
+    result.vae["name"] = "diffusers-scaled/default-vae"
+    print(result.summary(), flush=True)
+    # Written into the float16 weights as stored: only `scaling_factor` changes in the config.
+    result.write_to_vae(AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float16), vae_dir)
 
 
 if __name__ == "__main__":

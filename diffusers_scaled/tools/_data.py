@@ -61,9 +61,21 @@ def num_items(items) -> int | None:
         return None
 
 
+class _Indexed:
+    """Item `index` of a map-style dataset, fetched only when its batch is encoded (by the process that owns it)."""
+
+    __slots__ = ("dataset", "index")
+
+    def __init__(self, dataset, index: int):
+        self.dataset, self.index = dataset, index
+
+    def get(self):
+        return self.dataset[self.index]
+
+
 def iterate(items) -> Iterator:
     if isinstance(items, torch.utils.data.Dataset) and hasattr(items, "__len__"):
-        return (items[i] for i in range(len(items)))
+        return (_Indexed(items, i) for i in range(len(items)))
     return iter(items)
 
 
@@ -89,6 +101,8 @@ def source_name(item, index: int) -> str:
 def to_pil(item) -> PIL.Image.Image:
     """An item as an RGB PIL image. Accepts paths, PIL images, arrays/tensors in [0, 1] ((H, W, C) or (C, H, W)),
     dicts with an `"image"` key (Hugging Face `datasets`) and `(image, label)` tuples (torchvision datasets)."""
+    if isinstance(item, _Indexed):
+        item = item.get()
     if isinstance(item, dict):
         if "image" not in item:
             raise TypeError(f"A dict item must have an `image` key; got keys {sorted(item)}.")

@@ -7,6 +7,7 @@ merged in batch order, so the result is bitwise that of a single process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -182,8 +183,8 @@ def calibrate(
     items = _data.as_items(images)
     total = _data.num_items(items)
     if max_images is not None:
-        items = [item for _, item in zip(range(max_images), _data.iterate(items))]
-        total = len(items)
+        items = itertools.islice(_data.iterate(items), max_images)
+        total = None if total is None else min(total, max_images)
 
     rank, world_size = _distributed.world()
     codec = VaeCodec(vae, scaling=IDENTITY)

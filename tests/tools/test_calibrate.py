@@ -122,3 +122,22 @@ def test_bad_sources_are_named(tmp_path):
         calibrate(tiny_vae_kl(), make_pil_images(1)[0], progress=False)
     with pytest.raises(ValueError, match="no images"):
         calibrate(tiny_vae_kl(), [], progress=False)
+
+
+def test_dataset_items_are_fetched_once_and_only_when_encoded():
+    class Images(torch.utils.data.Dataset):
+        def __init__(self):
+            self.images, self.fetched = make_pil_images(5, size=(16, 16)), []
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, index):
+            self.fetched.append(index)
+            return {"image": self.images[index], "label": index}  # a Hugging Face `datasets`-style row
+
+    dataset = Images()
+    result = calibrate(tiny_vae_kl(), dataset, batch_size=2, resolution=16, max_images=3, progress=False)
+    assert result.num_images == 3 and dataset.fetched == [0, 1, 2]
+    reference = calibrate(tiny_vae_kl(), dataset.images[:3], batch_size=2, resolution=16, progress=False)
+    assert result.to_dict() == reference.to_dict()
