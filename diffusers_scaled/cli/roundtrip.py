@@ -87,7 +87,9 @@ def run(args) -> int:
     vae = _common.load(args)
     result = roundtrip(vae, image, sample_mode=args.sample_mode, seed=args.seed)
     scaling = result["scaling"]
-    scaling_text = ", ".join(f"{k}={v}" for k, v in vars(scaling).items() if v is not None)
+    scaling_text = ", ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in vars(scaling).items() if v is not None
+    )
     raw, scaled = result["raw"], result["scaled"]
     picture = comparison_picture(
         result["original"], result["reconstruction"], raw, scaled, scaling_text, result["psnr"]

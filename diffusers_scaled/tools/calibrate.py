@@ -102,7 +102,9 @@ class CalibrationResult:
     def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
         """
         Sets `scaling_factor` (and `shift_factor` when `shift`) in `vae.config`, saves the VAE with `save_pretrained`
-        and the statistics next to it as `calibration.json`. No other config key changes.
+        and the statistics next to it as `calibration.json`. No other config key changes, apart from diffusers' own
+        bookkeeping: `_diffusers_version` is the installed version, and `_name_or_path` (where the VAE was loaded
+        from, which `save_pretrained` would record as a local path) is left out.
         """
         updates = {"scaling_factor": self.scaling_factor}
         if shift:
@@ -110,8 +112,19 @@ class CalibrationResult:
         vae.register_to_config(**updates)
         if _distributed.is_main_process():
             vae.save_pretrained(save_directory)
+            _drop_name_or_path(os.path.join(save_directory, "config.json"))
             self.save(os.path.join(save_directory, CALIBRATION_FILE))
         _distributed.barrier()
+
+
+def _drop_name_or_path(config_path: str) -> None:
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.pop("_name_or_path", None) is not None:
+        tmp = f"{config_path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
+        os.replace(tmp, config_path)
 
 
 def _config_scaling(vae) -> LatentScaling | None:

@@ -5,6 +5,7 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 import torch
+from diffusers import AutoencoderKL
 from diffusers.image_processor import VaeImageProcessor
 from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 
@@ -82,10 +83,19 @@ def test_write_to_vae_changes_only_the_scaling_keys(tmp_path):
     result = calibrate(vae, make_pil_images(4, seed=2), batch_size=2, resolution=16, progress=False)
     for shift, changed in ((False, {"scaling_factor"}), (True, {"scaling_factor", "shift_factor"})):
         target = tmp_path / f"after_{shift}"
-        result.write_to_vae(tiny_vae_kl(), target, shift=shift)
+        # loaded with from_pretrained, which records `_name_or_path` in the config
+        result.write_to_vae(AutoencoderKL.from_pretrained(tmp_path / "before"), target, shift=shift)
         before = json.loads((tmp_path / "before" / "config.json").read_text())
         after = json.loads((target / "config.json").read_text())
         assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == changed
+        # and the file is save_pretrained's format, byte for byte, but for the changed values
+        text = (tmp_path / "before" / "config.json").read_text()
+        text = text.replace(
+            f'"scaling_factor": {before["scaling_factor"]}', f'"scaling_factor": {after["scaling_factor"]}'
+        )
+        if shift:
+            text = text.replace('"shift_factor": null', f'"shift_factor": {after["shift_factor"]}')
+        assert (target / "config.json").read_text() == text
         assert after["scaling_factor"] == result.scaling_factor
         if shift:
             assert after["shift_factor"] == result.shift_factor
