@@ -12,6 +12,7 @@ from .pipelines import (
     ScaledStableDiffusionXLPipeline,
 )
 from .scaling import LatentScaling
+from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache, load_cache, preview_latents
 
 
 __all__ = [
@@ -23,4 +24,10 @@ __all__ = [
     "ScaledStableDiffusionXLPipeline",
     "ScaledStableDiffusionXLImg2ImgPipeline",
     "ScaledStableDiffusionXLInpaintPipeline",
+    "CalibrationResult",
+    "LatentPreview",
+    "calibrate",
+    "encode_to_cache",
+    "load_cache",
+    "preview_latents",
 ]
