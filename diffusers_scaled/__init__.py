@@ -18,6 +18,7 @@ from .pipelines import (
     ScaledStableDiffusionXLPipeline,
 )
 from .scaling import LatentScaling
+from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache, load_cache, preview_latents
 
 
 __all__ = [
@@ -35,4 +36,10 @@ __all__ = [
     "ScaledFluxPipeline",
     "ScaledFluxImg2ImgPipeline",
     "scaled",
+    "CalibrationResult",
+    "LatentPreview",
+    "calibrate",
+    "encode_to_cache",
+    "load_cache",
+    "preview_latents",
 ]

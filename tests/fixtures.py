@@ -476,3 +476,13 @@ def make_pil_images(n: int = 1, size: tuple[int, int] = (32, 32), seed: int = 0)
 
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
+
+
+def write_image_folder(
+    folder: str, n: int = 6, sizes: tuple[tuple[int, int], ...] = ((32, 32),), seed: int = 0
+) -> str:
+    """Writes `n` test images `img_000.png`, ... into `folder` (sizes cycle through `sizes`) and returns `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        make_pil_images(1, size=sizes[i % len(sizes)], seed=seed + i)[0].save(os.path.join(folder, f"img_{i:03d}.png"))
+    return folder

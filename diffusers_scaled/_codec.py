@@ -1,0 +1,63 @@
+"""`VaeCodec`: the mixin's `encode_latents` / `decode_latents` on a bare VAE, with no pipeline around it.
+
+The tools (calibration, latent cache, CLI) use it so that they run exactly the library's code path: a `VaeCodec` is a
+`ScaledLatentsMixin` whose `vae` and `image_processor` are given directly instead of being pipeline components.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.image_processor import VaeImageProcessor
+
+from .mixin import ScaledLatentsMixin
+from .scaling import LatentScaling
+
+
+#: Multiplying by 1.0 is exact, so this scaling makes `encode_latents` return the VAE's raw latents bitwise.
+IDENTITY = LatentScaling(scaling_factor=1.0)
+
+
+def vae_scale_factor(vae: torch.nn.Module) -> int:
+    """The VAE's spatial down-sampling factor, computed as the diffusers pipelines compute it."""
+    block_out_channels = getattr(vae.config, "block_out_channels", None)
+    if not block_out_channels:
+        raise ValueError(
+            f"Cannot tell the spatial scale factor of a {type(vae).__name__}: its config has no `block_out_channels`. "
+            "Pass `vae_scale_factor=` explicitly."
+        )
+    return 2 ** (len(block_out_channels) - 1)
+
+
+class VaeCodec(ScaledLatentsMixin):
+    r"""
+    `encode_latents` / `decode_latents` for a bare VAE.
+
+    Args:
+        vae (`torch.nn.Module`):
+            The VAE (`AutoencoderKL` and the other diffusers autoencoders).
+        image_processor (`VaeImageProcessor`, *optional*):
+            Pre- and post-processing; by default the one the Stable Diffusion pipelines build for this VAE.
+        scaling (`LatentScaling`, *optional*):
+            The scaling to apply; by default the one in `vae.config`. Pass `IDENTITY` to get raw latents.
+
+    A float16 VAE whose config sets `force_upcast` computes in float32 (the SDXL rule), as a tool cannot know which
+    pipeline the latents are meant for and float32 is the safe choice.
+    """
+
+    honour_force_upcast = True
+
+    def __init__(
+        self,
+        vae: torch.nn.Module,
+        image_processor: VaeImageProcessor | None = None,
+        scaling: LatentScaling | None = None,
+    ):
+        self.vae = vae
+        self.image_processor = image_processor or VaeImageProcessor(vae_scale_factor=vae_scale_factor(vae))
+        self._scaling = scaling
+
+    @property
+    def latent_scaling(self) -> LatentScaling:
+        if self._scaling is not None:
+            return self._scaling
+        return LatentScaling.from_config(self.vae.config)

@@ -1,0 +1,76 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..tools import _distributed
+from ..tools._loading import DEFAULT_VAE_NAME, load_vae
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="VAE or pipeline folder, or hub id (loaded with diffusers' from_pretrained; HF_HUB_OFFLINE=1 honoured). "
+        "Default: the small VAE embedded in the package.",
+    )
+    group.add_argument("--subfolder", default=None, help="subfolder holding the VAE (default: 'vae' for pipelines)")
+    group.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="load the VAE in this dtype")
+    group.add_argument(
+        "--device", default=None, help="torch device (default: accelerate's: this process's GPU, else cpu)"
+    )
+
+
+def resolution(value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}")
+    return number
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def model_name(args) -> str:
+    return args.model or DEFAULT_VAE_NAME
+
+
+def load(args) -> torch.nn.Module:
+    """The VAE the arguments name, in eval mode, on the requested (or accelerate's) device."""
+    vae = load_vae(args.model, subfolder=args.subfolder, torch_dtype=DTYPES.get(args.dtype))
+    if args.device is not None:
+        device = torch.device(args.device)
+    else:
+        from accelerate import PartialState
+
+        device = PartialState().device  # this process's GPU under `accelerate launch`, else cuda if there is one
+    return vae.to(device).eval()
+
+
+def is_main_process() -> bool:
+    return _distributed.is_main_process()
+
+
+def say(*args, **kwargs) -> None:
+    """print on the main process only."""
+    if _distributed.is_main_process():
+        print(*args, **kwargs, flush=True)

@@ -1,0 +1,77 @@
+"""Compute the scaling_factor (1/std of the raw latents), shift_factor and per-channel statistics of a VAE over a
+folder of images, in constant memory. Optionally writes the factor into a copy of the VAE (save_pretrained).
+
+Runs unchanged under `accelerate launch` (batches spread over the processes; the merged statistics are exactly the
+single-process ones).
+
+Examples:
+  diffusers-scaled calibrate ./images
+  diffusers-scaled calibrate ./images --model ./my_vae --write ./my_vae_calibrated
+  accelerate launch --num_processes 2 -m diffusers_scaled.cli calibrate ./images --model ./my_vae
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..tools import calibrate as calibrate_tool
+from . import _common
+
+
+HELP = "compute the scaling factor a VAE needs, over a folder of images"
+
+
+def add_arguments(parser):
+    parser.add_argument("images", help="folder of images (read recursively) or one image file")
+    _common.add_model_arguments(parser)
+    parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
+    parser.add_argument(
+        "--resolution",
+        type=_common.resolution,
+        default=256,
+        help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
+    )
+    parser.add_argument(
+        "--sample-mode",
+        choices=("sample", "argmax"),
+        default="sample",
+        help="posterior sample (what training sees) or its mode (default: sample)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
+    parser.add_argument("--max-images", type=_common.positive_int, default=None, help="stop after this many images")
+    parser.add_argument("--no-preview", action="store_true", help="do not fit the latent -> RGB preview map")
+    parser.add_argument("--output", default=None, help="write the statistics to this JSON file")
+    parser.add_argument(
+        "--write",
+        metavar="DIR",
+        default=None,
+        help="save the VAE with the calibrated scaling_factor in its config (and calibration.json) to DIR",
+    )
+    parser.add_argument("--shift", action="store_true", help="with --write: also set shift_factor (SD3/Flux style)")
+    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+def run(args) -> int:
+    vae = _common.load(args)
+    result = calibrate_tool(
+        vae,
+        args.images,
+        batch_size=args.batch_size,
+        resolution=args.resolution,
+        sample_mode=args.sample_mode,
+        seed=args.seed,
+        max_images=args.max_images,
+        fit_preview=not args.no_preview,
+    )
+    result.vae["name"] = _common.model_name(args)
+    if args.json:
+        _common.say(json.dumps(result.to_dict(), indent=2))
+    else:
+        _common.say(result.summary())
+    if args.output and _common.is_main_process():
+        result.save(args.output)
+        _common.say(f"statistics written to {args.output}")
+    if args.write:
+        result.write_to_vae(vae, args.write, shift=args.shift)
+        _common.say(f"VAE with scaling_factor={result.scaling_factor:.6g} saved to {args.write}")
+    return 0

@@ -1,0 +1,57 @@
+"""Encode a folder of images into a latent cache: sharded safetensors files with metadata (VAE identity, scaling
+applied, image size, source file). Resumable: run the same command again after an interruption and it writes only
+the shards that are missing. Runs unchanged under `accelerate launch` (processes write disjoint shards).
+
+Examples:
+  diffusers-scaled encode ./images ./latents
+  diffusers-scaled encode ./images ./latents --model stabilityai/sd-vae-ft-mse --resolution 512
+  accelerate launch --num_processes 2 -m diffusers_scaled.cli encode ./images ./latents
+"""
+
+from __future__ import annotations
+
+from ..tools import encode_to_cache
+from . import _common
+
+
+HELP = "encode a folder of images into a resumable sharded latent cache"
+
+
+def add_arguments(parser):
+    parser.add_argument("images", help="folder of images (read recursively) or one image file")
+    parser.add_argument("output_dir", help="cache folder (created; an unfinished cache there is completed)")
+    _common.add_model_arguments(parser)
+    parser.add_argument("--shard-size", type=_common.positive_int, default=256, help="images per shard (default 256)")
+    parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
+    parser.add_argument(
+        "--resolution",
+        type=_common.resolution,
+        default=256,
+        help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
+    )
+    parser.add_argument("--sample-mode", choices=("sample", "argmax"), default="sample", help="default: sample")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
+    parser.add_argument(
+        "--raw", action="store_true", help="store raw VAE latents instead of scaled (denoiser) latents"
+    )
+
+
+def run(args) -> int:
+    vae = _common.load(args)
+    index = encode_to_cache(
+        vae,
+        args.images,
+        args.output_dir,
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        resolution=args.resolution,
+        sample_mode=args.sample_mode,
+        seed=args.seed,
+        scaled=not args.raw,
+        vae_name=_common.model_name(args),
+    )
+    what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
+    _common.say(
+        f"{index['num_images']} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}"
+    )
+    return 0

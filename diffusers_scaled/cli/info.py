@@ -1,0 +1,108 @@
+"""Show which latent scaling a VAE (or a pipeline's VAE) uses, and its calibration statistics if it has them.
+
+Examples:
+  diffusers-scaled info
+  diffusers-scaled info --model stabilityai/sdxl-vae
+  HF_HUB_OFFLINE=1 diffusers-scaled info --model ./my-pipeline --json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .._codec import vae_scale_factor
+from ..scaling import LatentScaling
+from ..tools.preview import CALIBRATION_FILE
+from . import _common
+
+
+HELP = "show the latent scaling a model uses"
+
+
+def add_arguments(parser):
+    _common.add_model_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _formula(scaling: LatentScaling) -> str:
+    if scaling.is_per_channel:
+        return "scaled = (z - latents_mean) * scaling_factor / latents_std"
+    if scaling.shift_factor is not None:
+        return "scaled = (z - shift_factor) * scaling_factor"
+    return "scaled = scaling_factor * z"
+
+
+def _calibration_path(args) -> str | None:
+    if args.model is None:
+        from ..tools._loading import DEFAULT_VAE
+
+        folder = DEFAULT_VAE
+    elif os.path.isdir(args.model):
+        folder = os.path.join(args.model, args.subfolder or "")
+        if os.path.isfile(os.path.join(args.model, "model_index.json")) and args.subfolder is None:
+            folder = os.path.join(args.model, "vae")
+    else:
+        return None
+    path = os.path.join(folder, CALIBRATION_FILE)
+    return path if os.path.isfile(path) else None
+
+
+def run(args) -> int:
+    vae = _common.load(args)
+    try:
+        scaling = LatentScaling.from_config(vae.config)
+        scaling_info = {k: v for k, v in vars(scaling).items() if v is not None}
+        formula = _formula(scaling)
+    except ValueError as error:
+        scaling_info, formula = None, str(error)
+    try:
+        factor = vae_scale_factor(vae)
+    except ValueError:
+        factor = None
+    report = {
+        "model": _common.model_name(args),
+        "class": type(vae).__name__,
+        "dtype": str(vae.dtype).replace("torch.", ""),
+        "vae_scale_factor": factor,
+        "latent_channels": getattr(vae.config, "latent_channels", None),
+        "force_upcast": getattr(vae.config, "force_upcast", None),
+        "scaling": scaling_info,
+        "formula": formula,
+    }
+    path = _calibration_path(args)
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            calibration = json.load(f)
+        report["calibration"] = {
+            k: calibration.get(k)
+            for k in (
+                "num_images",
+                "sample_mode",
+                "resolution",
+                "mean",
+                "std",
+                "scaling_factor",
+                "scaling_factor_ci95",
+            )
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"model:            {report['model']}")
+    print(f"class:            {report['class']} ({report['dtype']})")
+    print(f"vae_scale_factor: {report['vae_scale_factor']}  latent_channels: {report['latent_channels']}")
+    if scaling_info is None:
+        print(f"scaling:          unknown: {formula}")
+    else:
+        for key, value in scaling_info.items():
+            print(f"{key + ':':<18}{value}")
+        print(f"denoiser latents: {formula}")
+    if "calibration" in report:
+        c = report["calibration"]
+        low, high = c["scaling_factor_ci95"]
+        print(
+            f"calibrated on {c['num_images']} images ({c['sample_mode']}, resolution {c['resolution']}): raw std "
+            f"{c['std']:.5f} -> scaling_factor {c['scaling_factor']:.5f} (95% CI {low:.5f} .. {high:.5f})"
+        )
+    return 0

@@ -1,0 +1,230 @@
+"""Latent cache: a dataset encoded once into sharded safetensors files, for training on latents.
+
+Layout of a cache folder:
+
+    shard-00000.safetensors   # tensors "00000000", "00000001", ...: one latent (C, h, w) per image, keyed by index
+    shard-00001.safetensors
+    ...
+    cache.json                # written last: the run's settings and the list of shards
+
+Every shard carries its own metadata (safetensors header, strings): `format`, `vae` (class, name, weights hash),
+`scaling` (the `LatentScaling` applied, or none: raw latents), `sample_mode`, `seed`, `resolution`, `shard_size`
+and `images` (per image: index, source, original size, latent shape).
+
+A shard is written to a temporary file and moved into place with `os.replace`, so a shard file is either complete or
+absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
+others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
+`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
+the cache is byte-identical to a single-process one.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .. import _validation
+from .._codec import IDENTITY, VaeCodec
+from ..scaling import LatentScaling
+from . import _data, _distributed, _encoding
+from ._loading import load_vae, vae_identity
+
+
+FORMAT = "diffusers-scaled-latent-cache/1"
+INDEX_FILE = "cache.json"
+# The settings that must match for a resumed run to reuse existing shards.
+SETTINGS = ("format", "vae", "scaling", "sample_mode", "seed", "resolution", "shard_size", "batch_size")
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.safetensors"
+
+
+def _read_metadata(path: str) -> dict | None:
+    try:
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception:  # a foreign or damaged file: treated as absent and rewritten
+        return None
+    try:
+        return {key: json.loads(value) for key, value in metadata.items()}
+    except json.JSONDecodeError:
+        return None
+
+
+def encode_to_cache(
+    vae: torch.nn.Module | str | os.PathLike | None,
+    images,
+    output_dir: str | os.PathLike,
+    shard_size: int = 256,
+    batch_size: int = 8,
+    resolution: int | None = 256,
+    sample_mode: str = "sample",
+    seed: int = 0,
+    scaled: bool = True,
+    vae_name: str | None = None,
+    progress: bool = True,
+    callback=None,
+) -> dict:
+    r"""
+    Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
+    `accelerate launch`.
+
+    Args:
+        vae (`torch.nn.Module`, `str` or `None`): the VAE, a folder or hub id, or `None` for the embedded default.
+        images: a folder, an image file, or an iterable / `torch.utils.data.Dataset` of images (see `calibrate`).
+        output_dir (`str`): the cache folder (created if needed).
+        shard_size (`int`, *optional*, defaults to 256): images per shard file.
+        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call.
+        resolution (`int`, *optional*, defaults to 256): square size images are resized and cropped to; `None`
+            keeps each image's size.
+        sample_mode (`str`, *optional*, defaults to `"sample"`): posterior `"sample"` or `"argmax"` (mode).
+        seed (`int`, *optional*, defaults to 0): seeds the posterior samples (one generator per batch).
+        scaled (`bool`, *optional*, defaults to `True`): store denoiser latents (the VAE config's scaling applied)
+            rather than raw latents. The metadata records which.
+        vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
+        progress (`bool`, *optional*, defaults to `True`): show a tqdm progress bar on the main process.
+        callback (`Callable[[int, str], None]`, *optional*): called with the shard index and path after each shard
+            this process writes.
+
+    Returns:
+        `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
+
+    Raises:
+        `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
+    """
+    _validation.check_sample_mode(sample_mode)
+    for name, value in (("shard_size", shard_size), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
+        raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
+    if vae is None or isinstance(vae, (str, os.PathLike)):
+        vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
+        vae = load_vae(vae)
+    output_dir = os.fspath(output_dir)
+    rank, world_size = _distributed.world()
+    if rank == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
+            os.remove(stale)  # left by a killed run
+    _distributed.barrier()
+
+    scaling = LatentScaling.from_config(vae.config) if scaled else None
+    codec = VaeCodec(vae, scaling=scaling or IDENTITY)
+    settings = {
+        "format": FORMAT,
+        "vae": vae_identity(vae, vae_name),
+        "scaling": {k: v for k, v in asdict(scaling).items() if v is not None} if scaling else None,
+        "sample_mode": sample_mode,
+        "seed": seed,
+        "resolution": resolution,
+        "shard_size": shard_size,
+        "batch_size": batch_size,
+    }
+
+    items = _data.as_items(images)
+    total = _data.num_items(items)
+    bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
+    shards = []
+    num_images = 0
+    for shard_index, chunk in enumerate(_data.chunks(items, shard_size)):
+        path = os.path.join(output_dir, shard_name(shard_index))
+        first = shard_index * shard_size
+        sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
+        shards.append(shard_name(shard_index))
+        num_images += len(chunk)
+        if shard_index % world_size == rank:
+            existing = _read_metadata(path) if os.path.exists(path) else None
+            if existing is not None:
+                _check_same_settings(existing, settings, path)
+            if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
+                _write_shard(codec, chunk, first, sources, settings, path)
+                if callback is not None:
+                    callback(shard_index, path)
+        bar.update(len(chunk))
+    bar.close()
+    _distributed.barrier()
+
+    index = {**settings, "num_images": num_images, "shards": shards}
+    if rank == 0:
+        tmp = os.path.join(output_dir, f".{INDEX_FILE}.tmp-{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(index, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, os.path.join(output_dir, INDEX_FILE))
+    _distributed.barrier()
+    return index
+
+
+def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
+    different = [key for key in SETTINGS if existing.get(key) != settings[key]]
+    if different:
+        details = "; ".join(f"{k}: cache has {existing.get(k)!r}, this run {settings[k]!r}" for k in different)
+        raise ValueError(
+            f"`{path}` was written with other settings ({details}). Use another output folder, or delete it to "
+            "re-encode."
+        )
+
+
+def _write_shard(codec, chunk, first: int, sources: list[str], settings: dict, path: str) -> None:
+    tensors, entries = {}, []
+    batch_size = settings["batch_size"]
+    for start in range(0, len(chunk), batch_size):
+        items = chunk[start : start + batch_size]
+        generator = _encoding.batch_generator(settings["seed"], first + start)
+        latents, sizes = _encoding.encode_items(
+            codec, items, settings["resolution"], settings["sample_mode"], generator
+        )
+        for offset, (size, latent) in enumerate(zip(sizes, latents)):
+            index = first + start + offset
+            key = f"{index:08d}"
+            tensors[key] = latent[0].detach().cpu().contiguous()
+            entries.append(
+                {
+                    "index": index,
+                    "key": key,
+                    "source": sources[start + offset],
+                    "original_size": list(size),
+                    "latent_shape": list(tensors[key].shape),
+                }
+            )
+    metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
+    metadata["images"] = json.dumps(entries, sort_keys=True)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
+    save_file(tensors, tmp, metadata=metadata)
+    os.replace(tmp, path)
+
+
+def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:
+    r"""
+    Iterates over a finished latent cache in image order: `(entry, latents)` per image, where `entry` holds the
+    image's `index`, `source`, `original_size` and `latent_shape` and `latents` is a `(C, h, w)` tensor.
+
+    Raises:
+        `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
+    """
+    index_path = os.path.join(cache_dir, INDEX_FILE)
+    if not os.path.isfile(index_path):
+        raise FileNotFoundError(
+            f"`{cache_dir}` has no `{INDEX_FILE}`: the cache is unfinished. Run the same `encode` again to complete it."
+        )
+    with open(index_path, encoding="utf-8") as f:
+        index = json.load(f)
+    for name in index["shards"]:
+        path = os.path.join(cache_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
+        with safe_open(path, framework="pt") as f:
+            entries = json.loads(f.metadata()["images"])
+            for entry in entries:
+                yield entry, f.get_tensor(entry["key"])

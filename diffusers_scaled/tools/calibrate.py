@@ -1,0 +1,307 @@
+"""Calibration: the `scaling_factor` (and `shift_factor`, per-channel statistics, preview map) a VAE needs.
+
+Latents are streamed through the VAE batch by batch; only running float64 moments are kept, so memory does not grow
+with the number of images. Under `accelerate launch` the batches are spread over the processes and the partial results
+merged in batch order, so the result is bitwise that of a single process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import _validation
+from .._codec import IDENTITY, VaeCodec
+from ..scaling import LatentScaling
+from . import _data, _distributed, _encoding
+from ._loading import load_vae, vae_identity
+from ._stats import RunningMoments, RunningScalar
+from .preview import CALIBRATION_FILE, LatentPreview, PreviewFit
+
+
+@dataclass
+class CalibrationResult:
+    r"""
+    Statistics of a VAE's raw latents over a set of images, and the scaling they call for.
+
+    Attributes:
+        scaling_factor (`float`): `1 / std` of all latent values (all channels together), the SD convention.
+        shift_factor (`float`): the mean of all latent values (used when calibrating with a shift, SD3/Flux style).
+        mean (`float`), std (`float`): mean and population standard deviation of all latent values.
+        channel_mean (`list[float]`), channel_std (`list[float]`): the same per latent channel.
+        scaling_factor_ci95 (`tuple[float, float]`): an approximate 95% confidence interval of `scaling_factor`,
+            from the spread of the per-batch variances (batches treated as independent draws).
+        stability (`list[tuple[int, float]]`): `(images seen, scaling_factor so far)` after 1, 2, 4, 8, ... batches.
+        num_images (`int`), num_values (`int`): how much data the statistics come from.
+        sample_mode (`str`): `"sample"` (posterior samples) or `"argmax"` (posterior mode).
+        resolution (`int` or `None`): the square size images were resized and cropped to (`None`: own size).
+        config_scaling (`dict`): the scaling in the VAE config at calibration time, and `std_after_config_scaling`
+            the std of the latents it produces (what the denoiser would have seen).
+        preview (`dict` or `None`): the fitted latent -> RGB map (see `LatentPreview`), on raw latents.
+        vae (`dict`): the VAE's class, name and weights hash.
+    """
+
+    scaling_factor: float
+    shift_factor: float
+    mean: float
+    std: float
+    channel_mean: list[float]
+    channel_std: list[float]
+    scaling_factor_ci95: tuple[float, float]
+    stability: list[tuple[int, float]]
+    num_images: int
+    num_values: int
+    sample_mode: str
+    resolution: int | None
+    config_scaling: dict
+    std_after_config_scaling: float
+    preview: dict | None = None
+    vae: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def scaling(self, shift: bool = False) -> LatentScaling:
+        """The calibrated scaling: `scaling_factor` alone (SD style) or with `shift_factor` (SD3/Flux style)."""
+        return LatentScaling(self.scaling_factor, shift_factor=self.shift_factor if shift else None)
+
+    def latent_preview(self, shift: bool = False) -> LatentPreview:
+        if self.preview is None:
+            raise ValueError("This calibration fitted no preview map (`fit_preview=False`).")
+        return LatentPreview.from_dict(self.preview, self.scaling(shift))
+
+    def summary(self) -> str:
+        low, high = self.scaling_factor_ci95
+        lines = [
+            f"images: {self.num_images}  latent values: {self.num_values}  sample_mode: {self.sample_mode}",
+            f"raw latents: mean {self.mean:.5f}  std {self.std:.5f}",
+            f"scaling_factor = 1/std = {self.scaling_factor:.5f}  (95% CI {low:.5f} .. {high:.5f})",
+            f"shift_factor (mean) = {self.shift_factor:.5f}",
+            "per channel mean: " + " ".join(f"{v:.4f}" for v in self.channel_mean),
+            "per channel std:  " + " ".join(f"{v:.4f}" for v in self.channel_std),
+            f"std of latents with the config's scaling {self.config_scaling}: {self.std_after_config_scaling:.5f}; "
+            f"with the calibrated factor: {self.std * self.scaling_factor:.5f}",
+            "stability (images: factor): " + ", ".join(f"{n}: {f:.5f}" for n, f in self.stability),
+        ]
+        return "\n".join(lines)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the statistics as JSON (atomically)."""
+        tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+
+    def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
+        """
+        Sets `scaling_factor` (and `shift_factor` when `shift`) in `vae.config`, saves the VAE with `save_pretrained`
+        and the statistics next to it as `calibration.json`. No other config key changes, apart from diffusers' own
+        bookkeeping: `_diffusers_version` is the installed version, and `_name_or_path` (where the VAE was loaded
+        from, which `save_pretrained` would record as a local path) is left out.
+        """
+        updates = {"scaling_factor": self.scaling_factor}
+        if shift:
+            updates["shift_factor"] = self.shift_factor
+        vae.register_to_config(**updates)
+        if _distributed.is_main_process():
+            vae.save_pretrained(save_directory)
+            _drop_name_or_path(os.path.join(save_directory, "config.json"))
+            self.save(os.path.join(save_directory, CALIBRATION_FILE))
+        _distributed.barrier()
+
+
+def _drop_name_or_path(config_path: str) -> None:
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.pop("_name_or_path", None) is not None:
+        tmp = f"{config_path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
+        os.replace(tmp, config_path)
+
+
+def _config_scaling(vae) -> LatentScaling | None:
+    try:
+        return LatentScaling.from_config(vae.config)
+    except ValueError:
+        return None
+
+
+def calibrate(
+    vae: torch.nn.Module | str | os.PathLike | None,
+    images,
+    batch_size: int = 8,
+    resolution: int | None = 256,
+    sample_mode: str = "sample",
+    seed: int = 0,
+    max_images: int | None = None,
+    fit_preview: bool = True,
+    preview_images: int = 64,
+    progress: bool = True,
+) -> CalibrationResult:
+    r"""
+    Streams images through a VAE and computes the statistics of its raw latents and the scaling they call for.
+
+    Args:
+        vae (`torch.nn.Module`, `str` or `None`):
+            The VAE, a folder or hub id to load it from (a pipeline's `vae` subfolder works too), or `None` for the
+            small VAE that ships with this package.
+        images:
+            A folder of images (read recursively, in sorted order), one image file, or any iterable or
+            `torch.utils.data.Dataset` of PIL images, arrays/tensors in [0, 1], paths, `{"image": ...}` dicts or
+            `(image, label)` tuples.
+        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call.
+        resolution (`int`, *optional*, defaults to 256):
+            Images are resized (shorter side) and centre-cropped to this square size, as training pipelines do.
+            `None` keeps every image's own size (rounded down to a multiple of the VAE's scale factor; encoded one by
+            one).
+        sample_mode (`str`, *optional*, defaults to `"sample"`):
+            `"sample"` uses posterior samples (what training and img2img see), `"argmax"` the posterior mode.
+        seed (`int`, *optional*, defaults to 0): seeds the posterior samples; each batch has its own generator.
+        max_images (`int`, *optional*): stop after this many images.
+        fit_preview (`bool`, *optional*, defaults to `True`):
+            Also fit the linear latent -> RGB preview map (see `preview_latents`); this decodes the first
+            `preview_images` images.
+        progress (`bool`, *optional*, defaults to `True`): show a tqdm progress bar (on the main process).
+
+    Returns:
+        [`CalibrationResult`]
+
+    Examples:
+
+    ```py
+    >>> from diffusers_scaled.tools import calibrate
+
+    >>> result = calibrate("path/to/my_vae", "path/to/images", sample_mode="sample")
+    >>> print(result.summary())
+    >>> result.write_to_vae(vae, "path/to/my_vae_calibrated")
+    ```
+    """
+    _validation.check_sample_mode(sample_mode)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
+    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
+        raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
+    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"`max_images` must be a positive integer or None; got {max_images!r}.")
+    if vae is None or isinstance(vae, (str, os.PathLike)):
+        vae = load_vae(vae)
+    items = _data.as_items(images)
+    total = _data.num_items(items)
+    if max_images is not None:
+        items = itertools.islice(_data.iterate(items), max_images)
+        total = None if total is None else min(total, max_images)
+
+    rank, world_size = _distributed.world()
+    codec = VaeCodec(vae, scaling=IDENTITY)
+    channels = vae.config.latent_channels
+    moments = RunningMoments.empty(channels)
+    batch_variance = RunningScalar()
+    fit = PreviewFit(channels) if fit_preview else None
+    stability = []
+    num_images = batches_done = 0
+    bar = tqdm(total=total, unit="img", desc="calibrate", disable=not progress or rank != 0)
+
+    chunks = _data.chunks(items, batch_size)
+    unit = 0
+    while True:
+        # One round: batch `unit + r` goes to process r.
+        round_chunks = [next(chunks, None) for _ in range(world_size)]
+        mine = round_chunks[rank]
+        payload = torch.zeros(
+            1 + 3 * channels + (fit.xtx.numel() + fit.xty.numel() if fit else 0), dtype=torch.float64
+        )
+        if mine:
+            first_index = (unit + rank) * batch_size
+            generator = _encoding.batch_generator(seed, first_index)
+            latents, _ = _encoding.encode_items(codec, mine, resolution, sample_mode, generator)
+            payload[0] = len(mine)
+            payload[1 : 1 + 3 * channels] = RunningMoments.of_batch(_concat(latents)).to_tensor().flatten()
+            if fit and first_index < preview_images:
+                terms = 0
+                for z in latents if resolution is None else [torch.cat(latents)]:
+                    with torch.no_grad():
+                        decoded = codec.decode_latents(z, output_type="pt")
+                    terms = terms + PreviewFit.batch_terms(z, decoded)
+                payload[1 + 3 * channels :] = terms.flatten()
+        for part in _distributed.gather(payload):  # in process order = batch order
+            if part[0] == 0:
+                continue
+            batch = RunningMoments.from_tensor(part[1 : 1 + 3 * channels].view(3, channels))
+            moments = moments.merge(batch)
+            batch_variance.update(batch.pooled()[1] ** 2)
+            if fit:
+                fit.add(part[1 + 3 * channels :].view(channels + 1, channels + 4))
+            num_images += int(part[0])
+            batches_done += 1
+            if batches_done & (batches_done - 1) == 0:
+                stability.append((num_images, 1.0 / moments.pooled()[1]))
+            bar.update(int(part[0]))
+        unit += world_size
+        if all(c is None for c in round_chunks):
+            break
+    bar.close()
+    if num_images == 0:
+        raise ValueError("`images` holds no images.")
+    if stability[-1][0] != num_images:
+        stability.append((num_images, 1.0 / moments.pooled()[1]))
+
+    mean, std = moments.pooled()
+    if std == 0:
+        raise ValueError("All latent values are equal (std 0): the scaling factor is undefined.")
+    factor = 1.0 / std
+    if batch_variance.count > 1:
+        # delta method: factor = var^-1/2, se(var) from the spread of the batch variances
+        se = 0.5 * factor * (batch_variance.std / math.sqrt(batch_variance.count)) / batch_variance.mean
+        ci = (factor - 1.96 * se, factor + 1.96 * se)
+    else:
+        ci = (float("nan"), float("nan"))
+    config_scaling = _config_scaling(vae)
+    if config_scaling is not None:
+        # The config's scaling is affine per channel, z -> a * z + b: the scaled moments follow from the raw ones.
+        b = config_scaling.scale(torch.zeros(1, channels, 1, 1, dtype=torch.float64)).flatten()
+        a = config_scaling.scale(torch.ones(1, channels, 1, 1, dtype=torch.float64)).flatten() - b
+        scaled = RunningMoments(moments.count, a * moments.mean + b, a**2 * moments.m2)
+        std_after = scaled.pooled()[1]
+    else:
+        std_after = float("nan")
+    preview = None
+    if fit:
+        weight, bias = fit.solve()
+        preview = {"weight": [list(w) for w in weight], "bias": list(bias)}
+    return CalibrationResult(
+        scaling_factor=factor,
+        shift_factor=mean,
+        mean=mean,
+        std=std,
+        channel_mean=moments.mean.tolist(),
+        channel_std=moments.channel_std().tolist(),
+        scaling_factor_ci95=ci,
+        stability=stability,
+        num_images=num_images,
+        num_values=moments.num_values,
+        sample_mode=sample_mode,
+        resolution=resolution,
+        config_scaling={} if config_scaling is None else _scaling_dict(config_scaling),
+        std_after_config_scaling=std_after,
+        preview=preview,
+        vae=vae_identity(vae),
+    )
+
+
+def _scaling_dict(scaling: LatentScaling) -> dict:
+    return {k: v for k, v in asdict(scaling).items() if v is not None}
+
+
+def _concat(latents: list[torch.Tensor]) -> torch.Tensor:
+    """Per-image latents, possibly of different sizes, as one `(1 or B, C, N, 1)` tensor for the statistics."""
+    if len({tuple(t.shape) for t in latents}) == 1:
+        return torch.cat(latents)
+    return torch.cat([t.reshape(t.shape[1], -1) for t in latents], dim=1)[None, :, :, None]

@@ -1,0 +1,122 @@
+import json
+import os
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers.image_processor import VaeImageProcessor
+from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
+
+from diffusers_scaled.cli import COMMANDS, main
+from diffusers_scaled.cli.roundtrip import psnr, roundtrip
+from diffusers_scaled.tools import calibrate, load_cache, sample_image_path
+
+
+@pytest.fixture
+def vae_dir(tmp_path):
+    path = str(tmp_path / "vae")
+    tiny_vae_kl().save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(([command] if command else []) + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: diffusers-scaled" in capsys.readouterr().out
+
+
+def test_roundtrip_is_the_stock_encode_decode_arithmetic():
+    vae = tiny_vae_kl()
+    image = make_pil_images(1, size=(20, 16))[0]
+    result = roundtrip(vae, image, sample_mode="argmax")
+
+    # The stock path, written out as the SD img2img / text-to-image pipelines do it.
+    processor = VaeImageProcessor(vae_scale_factor=2)
+    with torch.no_grad():
+        pixels = processor.preprocess(image)
+        latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    assert np.array_equal(result["scaled"], latents[0].numpy())
+    assert np.array_equal(result["reconstruction"], processor.postprocess(decoded, output_type="np")[0])
+    assert np.array_equal(result["original"], processor.postprocess(pixels, output_type="np")[0])
+    assert result["psnr"] == psnr(result["original"], result["reconstruction"])
+
+
+def test_default_roundtrip_reaches_24_db_on_the_held_out_sample(tmp_path, capsys):
+    assert main(["roundtrip", "--output", str(tmp_path / "roundtrip.png")]) == 0
+    out = capsys.readouterr().out
+    value = float(out.split("PSNR:")[1].split("dB")[0])
+    assert value >= 24.0, out  # the acceptance bar of the embedded VAE (issue 6)
+    picture = PIL.Image.open(tmp_path / "roundtrip.png")
+    assert picture.width == 3 * 256 and picture.height > 256
+    assert os.path.basename(sample_image_path()) in out
+
+
+def test_roundtrip_with_a_model_folder_and_image(tmp_path, vae_dir, capsys):
+    image = tmp_path / "in.png"
+    make_pil_images(1, size=(24, 20))[0].save(image)
+    assert main(["roundtrip", str(image), "--model", vae_dir, "--output", str(tmp_path / "out.png")]) == 0
+    assert "PSNR:" in capsys.readouterr().out
+    assert (tmp_path / "out.png").is_file()
+
+
+def test_calibrate_command_equals_the_function(tmp_path, vae_dir, capsys):
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    arguments = ["calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
+    assert main(arguments + ["--output", str(tmp_path / "stats.json"), "--write", str(tmp_path / "calibrated")]) == 0
+    assert "scaling_factor = 1/std" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "stats.json").read_text())
+    expected = calibrate(vae_dir, folder, batch_size=2, resolution=16, progress=False)
+    assert saved["scaling_factor"] == expected.scaling_factor and saved["channel_std"] == expected.channel_std
+    config = json.loads((tmp_path / "calibrated" / "config.json").read_text())
+    assert config["scaling_factor"] == expected.scaling_factor
+
+    assert main(["info", "--model", str(tmp_path / "calibrated"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["scaling"] == {"scaling_factor": expected.scaling_factor}
+    assert info["calibration"]["num_images"] == 3
+
+
+def test_encode_command(tmp_path, vae_dir, capsys):
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    arguments = ["encode", folder, str(tmp_path / "cache"), "--model", vae_dir, "--shard-size", "2"]
+    assert main(arguments + ["--resolution", "16", "--raw"]) == 0
+    assert "3 images in 2 shards" in capsys.readouterr().out
+    entries = list(load_cache(tmp_path / "cache"))
+    assert [tuple(t.shape) for _, t in entries] == [(4, 8, 8)] * 3
+
+
+def test_info_on_a_pipeline_folder_and_the_default(tmp_path, vae_dir, capsys):
+    pipeline = tmp_path / "pipeline"
+    os.makedirs(pipeline)
+    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    os.rename(vae_dir, pipeline / "vae")
+    assert main(["info", "--model", str(pipeline)]) == 0
+    out = capsys.readouterr().out
+    assert "scaling_factor:   0.18215" in out and "scaled = scaling_factor * z" in out
+    assert main(["info"]) == 0
+    assert "calibrated on" in capsys.readouterr().out  # the embedded VAE ships its calibration
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["info", "--model", "/nonexistent/vae"], "Could not load a VAE"),
+        (["calibrate", "/nonexistent/images"], "`images` must be an image folder or file"),
+        (["roundtrip", "/nonexistent.png"], "No such file"),
+    ],
+)
+def test_errors_are_messages_not_tracebacks(arguments, message, capsys):
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", "x", "--batch-size", "0"])
+    assert exit_info.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
+from safetensors import safe_open
+
+from diffusers_scaled import LatentScaling
+from diffusers_scaled.tools import encode_to_cache, load_cache
+from diffusers_scaled.tools.cache import shard_name
+
+
+def _shard_bytes(folder):
+    """Every shard's metadata and tensors (as bytes). Not the file bytes: safetensors writes the metadata keys of its
+    header in hash-map order, which differs from run to run."""
+    shards = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            with safe_open(os.path.join(folder, name), framework="pt") as f:
+                tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
+                shards[name] = (f.metadata(), tensors)
+    return shards
+
+
+def test_cache_content_and_metadata(tmp_path):
+    vae = tiny_vae_kl()
+    folder = write_image_folder(str(tmp_path / "images"), n=5, sizes=((20, 24),))
+    index = encode_to_cache(vae, folder, tmp_path / "cache", shard_size=2, batch_size=2, resolution=16, progress=False)
+    assert index["shards"] == [shard_name(i) for i in range(3)] and index["num_images"] == 5
+    entries = list(load_cache(tmp_path / "cache"))
+    assert [e["index"] for e, _ in entries] == list(range(5))
+    assert [e["source"] for e, _ in entries] == sorted(os.path.join(folder, f) for f in os.listdir(folder))
+    assert all(e["original_size"] == [20, 24] and e["latent_shape"] == [4, 8, 8] for e, _ in entries)
+    with safe_open(str(tmp_path / "cache" / shard_name(0)), framework="pt") as f:
+        metadata = {k: json.loads(v) for k, v in f.metadata().items()}
+    assert metadata["scaling"] == {"scaling_factor": vae.config.scaling_factor}
+    assert metadata["vae"]["class"] == "AutoencoderKL" and len(metadata["vae"]["weights_sha256"]) == 64
+    assert metadata["resolution"] == 16 and metadata["sample_mode"] == "sample"
+
+    # The stored latents are the library's encode_latents arithmetic: raw cache scaled by LatentScaling is the
+    # scaled cache, bitwise.
+    encode_to_cache(
+        vae, folder, tmp_path / "raw", shard_size=2, batch_size=2, resolution=16, scaled=False, progress=False
+    )
+    scaling = LatentScaling.from_config(vae.config)
+    for (_, scaled), (_, raw) in zip(entries, load_cache(tmp_path / "raw")):
+        assert torch.equal(scaled, scaling.scale(raw))
+
+
+def test_other_settings_are_refused(tmp_path):
+    images = make_pil_images(3)
+    encode_to_cache(tiny_vae_kl(), images, tmp_path, shard_size=2, resolution=16, progress=False)
+    with pytest.raises(ValueError, match="resolution"):
+        encode_to_cache(tiny_vae_kl(), images, tmp_path, shard_size=2, resolution=32, progress=False)
+    with pytest.raises(ValueError, match="vae"):
+        encode_to_cache(tiny_vae_kl(latent_channels=2), images, tmp_path, shard_size=2, resolution=16, progress=False)
+
+
+def test_injected_failures_lose_and_duplicate_nothing(tmp_path):
+    vae = tiny_vae_kl()
+    images = make_pil_images(7, seed=4)
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path / "reference", **kwargs)
+    reference = _shard_bytes(tmp_path / "reference")
+
+    class Stop(Exception):
+        pass
+
+    for run in range(3):  # three runs, each stopped right after it wrote one shard
+        written = []
+
+        def callback(index, path):
+            written.append(index)
+            raise Stop
+
+        with pytest.raises(Stop):
+            encode_to_cache(vae, images, tmp_path / "resumed", callback=callback, **kwargs)
+        # each run skipped the shards of the runs before it and wrote the next one
+        assert written == [run] and len(_shard_bytes(tmp_path / "resumed")) == run + 1
+    written = []
+    encode_to_cache(vae, images, tmp_path / "resumed", callback=lambda i, p: written.append(i), **kwargs)
+    assert written == [3]
+    assert _shard_bytes(tmp_path / "resumed") == reference
+    assert len(list(load_cache(tmp_path / "resumed"))) == 7
+
+
+def test_killed_process_resumes_to_the_same_cache(tmp_path):
+    """A real `diffusers-scaled encode` process killed with SIGKILL mid-run, then the same run again to the end."""
+    from diffusers import AutoencoderKL
+
+    folder = write_image_folder(str(tmp_path / "images"), n=12, sizes=((32, 32),))
+    vae_dir = str(tmp_path / "vae")
+    tiny_vae_kl().save_pretrained(vae_dir)
+    settings = {"shard_size": 2, "batch_size": 1, "resolution": 32, "vae_name": vae_dir, "progress": False}
+    vae = AutoencoderKL.from_pretrained(vae_dir)
+    encode_to_cache(vae, folder, tmp_path / "reference", **settings)
+    reference = _shard_bytes(tmp_path / "reference")
+    assert len(reference) == 6
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "diffusers_scaled.cli", "encode", folder, str(out), "--model", vae_dir]
+    command += ["--shard-size", "2", "--batch-size", "1", "--resolution", "32"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while process.poll() is None and len(_shard_bytes(out) if out.exists() else {}) < 2:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = _shard_bytes(out)
+    assert 2 <= len(partial) < 6, "the process was not killed mid-run"
+    assert all(partial[name] == reference[name] for name in partial)  # what exists is complete and right
+    written = []
+    encode_to_cache(vae, folder, out, callback=lambda i, p: written.append(i), **settings)
+    assert written == [i for i in range(6) if shard_name(i) not in partial]
+    assert _shard_bytes(out) == reference
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]

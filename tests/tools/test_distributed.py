@@ -1,0 +1,66 @@
+"""Both commands under `accelerate launch` with 2 CPU processes (gloo) give exactly the single-process results."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import torch
+from diffusers import AutoencoderKL
+from fixtures import tiny_vae_kl, write_image_folder
+from test_cache import _shard_bytes
+
+from diffusers_scaled.tools import calibrate, encode_to_cache
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(*arguments):
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launch += ["--main_process_port", str(_free_port()), "-m", "diffusers_scaled.cli", *arguments]
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_two_processes_equal_one(tmp_path):
+    # The launched processes run with one thread each; so does the reference (CPU convolutions may round differently
+    # with another thread count).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _check_two_processes_equal_one(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_two_processes_equal_one(tmp_path):
+    # 7 images in batches of 2: 4 batches, the last short and the second round half empty.
+    folder = write_image_folder(str(tmp_path / "images"), n=7, sizes=((24, 24), (20, 28)))
+    vae_dir = str(tmp_path / "vae")
+    tiny_vae_kl().save_pretrained(vae_dir)
+    vae = AutoencoderKL.from_pretrained(vae_dir)
+
+    _launch("calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16",
+            "--output", str(tmp_path / "two.json"))  # fmt: skip
+    single = calibrate(vae, folder, batch_size=2, resolution=16, progress=False)
+    two = json.loads((tmp_path / "two.json").read_text())
+    one = json.loads(json.dumps(single.to_dict()))
+    one["vae"]["name"] = two["vae"]["name"]
+    assert two == one  # floats compared exactly: JSON keeps every bit of a float64
+
+    _launch("encode", folder, str(tmp_path / "cache_two"), "--model", vae_dir, "--shard-size", "2",
+            "--batch-size", "1", "--resolution", "16")  # fmt: skip
+    encode_to_cache(vae, folder, tmp_path / "cache_one", shard_size=2, batch_size=1, resolution=16,
+                    vae_name=vae_dir, progress=False)  # fmt: skip
+    assert _shard_bytes(tmp_path / "cache_two") == _shard_bytes(tmp_path / "cache_one")
+    index_one = json.loads((tmp_path / "cache_one" / "cache.json").read_text())
+    assert json.loads((tmp_path / "cache_two" / "cache.json").read_text()) == index_one
