@@ -115,14 +115,15 @@ def tiny_vae_tiny(**overrides) -> AutoencoderTiny:
 VAE_FACTORIES = {"kl": tiny_vae_kl, "tiny": tiny_vae_tiny}
 
 
-def sd_components(vae: str = "kl") -> dict:
-    """Components of a tiny Stable Diffusion 1.x pipeline (text-to-image, img2img)."""
+def sd_components(vae: str = "kl", unet_in_channels: int = 4) -> dict:
+    """Components of a tiny Stable Diffusion 1.x pipeline (text-to-image, img2img; inpainting with
+    `unet_in_channels=9`)."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
         sample_size=16,
-        in_channels=4,
+        in_channels=unet_in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -150,6 +151,12 @@ def sd_components(vae: str = "kl") -> dict:
         "image_encoder": None,
         "requires_safety_checker": False,
     }
+
+
+def sd_inpaint_components(vae: str = "kl") -> dict:
+    """Components of a tiny Stable Diffusion 1.x inpainting pipeline: its UNet takes latents, mask and masked-image
+    latents (4 + 1 + 4 channels)."""
+    return sd_components(vae, unet_in_channels=9)
 
 
 def sdxl_components(vae: str = "kl") -> dict:
@@ -207,6 +214,14 @@ def make_pil_images(n: int = 1, size: tuple[int, int] = (32, 32), seed: int = 0)
         array = np.stack(channels, axis=-1) + rng.normal(0, 0.05, size=(height, width, 3))
         images.append(PIL.Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8)))
     return images
+
+
+def make_mask(size: tuple[int, int] = (32, 32)) -> PIL.Image.Image:
+    """A binary inpainting mask, `size` as PIL's (width, height): white (repaint) on the right half."""
+    width, height = size
+    array = np.zeros((height, width), dtype=np.uint8)
+    array[:, width // 2 :] = 255
+    return PIL.Image.fromarray(array)  # uint8, two axes: mode "L"
 
 
 def generator(seed: int = 0) -> torch.Generator:
