@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 
 from ._registry import get_stock_pipeline_class, is_diffusers_export
 
@@ -49,11 +50,13 @@ def module_name(cls: type) -> str:
 def check_importable(cls: type) -> None:
     """Raises where `cls` cannot be imported by name in another process, as the written module file must."""
     module = cls.__module__
-    if module == "__main__" or "<locals>" in cls.__qualname__ or "." in cls.__qualname__:
+    where = " inside a function" if "<locals>" in cls.__qualname__ else ""
+    importable = module != "__main__" and getattr(sys.modules.get(module), cls.__qualname__, None) is cls
+    if not importable:
         raise ValueError(
-            f"{cls.__qualname__} is defined in {module!r}{' inside a function' if '<locals>' in cls.__qualname__ else ''}"
-            f", so a saved folder cannot import it back. Define the class at the top level of an importable module, or "
-            f"save with `save_pretrained(folder, stock_format=True)` to load the folder as the stock pipeline."
+            f"{cls.__qualname__} is defined in {module!r}{where}, so a saved folder cannot import it back. Define the "
+            f"class at the top level of an importable module, or save with `save_pretrained(folder, stock_format=True)` "
+            f"to load the folder as the stock pipeline."
         )
 
 
