@@ -1,8 +1,9 @@
 """Saved folders that describe themselves: `save_pretrained` writes diffusers' custom-pipeline form.
 
 diffusers reads `_class_name` in `model_index.json` either as the name of a class it exports (`"StableDiffusionPipeline"`)
-or, for a custom pipeline, as `[module, class]` with `<module>.py` beside `model_index.json`; it runs that module (only
-with `trust_remote_code=True`) and takes the class from it. A scaled pipeline saves itself in the second form, with a
+or, for a custom pipeline, as `[module, class]` with `<module>.py` beside `model_index.json`; it runs that module and
+takes the class from it (diffusers 0.38 and later only with `trust_remote_code=True`; 0.35 to 0.37 ask for the flag
+for hub code only). A scaled pipeline saves itself in the second form, with a
 module of fixed text that defines nothing and only imports the class from the installed package. `stock_format=True`
 saves the first form instead, naming the stock diffusers class, for readers without this package.
 
@@ -24,8 +25,9 @@ from ._registry import get_stock_pipeline_class, is_diffusers_export
 MARKER = "# Written by diffusers-scaled"
 MODEL_INDEX = "model_index.json"
 
-_MODULE_TEMPLATE = """{marker} when this pipeline was saved. It defines no code: it imports {cls} from an
-# installed Python package, so that `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` returns that class.
+_MODULE_TEMPLATE = """{marker} when this pipeline was saved. It defines no code: it imports
+# {cls} from an installed Python package, so that
+# `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` returns that class.
 # Without diffusers-scaled, delete this file and load the folder as the stock class:
 # `{stock}.from_pretrained(folder)`.
 try:
