@@ -12,10 +12,15 @@ from a local hub cache holding the tiny tokenizer of `tests/fixtures.py` under t
 tests that compare against numbers computed with the real tokenizer fail for both runs alike; tests that download
 whole pipelines fail for both.
 
+diffusers' tests import `parameterized` and `requests_mock` (`pip install parameterized requests-mock`).
+
 Usage:
 
-    python scripts/run_diffusers_suite.py --diffusers-src /path/to/diffusers [--testing-utils tests/testing_utils.py]
+    git clone https://github.com/huggingface/diffusers /tmp/diffusers   # or: git archive <rev> tests | tar x -C ...
+    python scripts/run_diffusers_suite.py --diffusers-src /tmp/diffusers [--testing-utils tests/testing_utils.py]
         [--only stable_diffusion/test_stable_diffusion.py ...] [--report report.json]
+
+Results and the known differences are in docs/loading.md.
 """
 
 from __future__ import annotations

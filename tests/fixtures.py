@@ -234,9 +234,10 @@ def generator(seed: int = 0) -> torch.Generator:
 
 
 # --- original (LDM / CompVis) checkpoint layout, for `from_single_file` ------------------------------------------------
-# The inverse of diffusers' `convert_ldm_unet_checkpoint` / `convert_ldm_vae_checkpoint` / `convert_ldm_clip_checkpoint`
-# for the block layouts of the tiny models above; `tests/pipelines/test_single_file.py` checks that diffusers' own
-# converters map the result back to the original state dicts exactly.
+# The inverse of diffusers' `convert_ldm_unet_checkpoint` / `convert_ldm_vae_checkpoint` / `convert_ldm_clip_checkpoint` /
+# `convert_open_clip_checkpoint` for the block layouts of the tiny models above;
+# `tests/pipelines/test_pipelines_single_file.py` checks that diffusers' own converters map the result back to the
+# original state dicts exactly.
 
 _LDM_RESNET = {
     "norm1": "in_layers.0",
