@@ -134,29 +134,38 @@ def main() -> None:
         "HF_HUB_CACHE": hub_cache(os.path.join(work, "hub")),
         "PYTHONPATH": os.pathsep.join([ROOT, work]),
     }
-    results = {}
-    for name, files in (("stock", stock_files), ("scaled", scaled_files)):
-        junit = os.path.join(work, f"{name}.xml")
-        run_pytest(work, files, junit, env, args.timeout)
-        results[name] = outcomes(junit)
+    results = {"stock": {}, "scaled": {}}
+    print(f"diffusers tests from {args.diffusers_src}; work folder {work}", flush=True)
+    for module, stock_file, scaled_file in zip(args.only, stock_files, scaled_files):
+        # one module at a time, so that a long run reports as it goes
+        for name, path in (("stock", stock_file), ("scaled", scaled_file)):
+            junit = os.path.join(work, f"{name}-{len(results[name])}.xml")
+            run_pytest(work, [path], junit, env, args.timeout)
+            results[name].update(outcomes(junit))
+        report(results, [module], args.report)
+    print("\nAll modules:")
+    report(results, args.only, args.report)
 
+
+def report(results: dict, modules: list[str], path: str | None) -> None:
     scaled = results["scaled"]
     wrapped = {k.rsplit("::", 1)[0] for k in scaled}  # the stock classes that have a scaled run (not integration ones)
-    stock = results["stock"] = {k: v for k, v in results["stock"].items() if k.rsplit("::", 1)[0] in wrapped}
-    print(f"\ndiffusers tests from {args.diffusers_src}; work folder {work}")
+    stock = {k: v for k, v in results["stock"].items() if k.rsplit("::", 1)[0] in wrapped}
+    keys = ["tests.pipelines." + m.removesuffix(".py").replace("/", ".") for m in modules]
     print(f"{'module':60} {'run':7} {'passed':>7} {'failed':>7} {'skipped':>7}")
-    for module in args.only:
-        key = "tests.pipelines." + module.removesuffix(".py").replace("/", ".")
-        for name, found in results.items():
+    for module, key in zip(modules, keys):
+        for name, found in (("stock", stock), ("scaled", scaled)):
             counts = Counter(v for k, v in found.items() if k.startswith(key + "::"))
             print(f"{module:60} {name:7} {counts['passed']:7} {counts['failed']:7} {counts['skipped']:7}")
-    differ = sorted(k for k in stock.keys() | scaled.keys() if stock.get(k) != scaled.get(k))
-    print(f"\n{len(differ)} tests differ between the stock and the scaled runs")
+    differ = sorted(
+        k for k in stock.keys() | scaled.keys() if stock.get(k) != scaled.get(k) and k.split("::")[0] in keys
+    )
+    print(f"{len(differ)} tests differ between the stock and the scaled runs", flush=True)
     for test in differ:
-        print(f"  {test}: stock {stock.get(test, 'absent')}, scaled {scaled.get(test, 'absent')}")
-    if args.report:
-        with open(args.report, "w") as f:
-            json.dump({"stock": stock, "scaled": scaled, "differ": differ}, f, indent=1, sort_keys=True)
+        print(f"  {test}: stock {stock.get(test, 'absent')}, scaled {scaled.get(test, 'absent')}", flush=True)
+    if path:
+        with open(path, "w") as f:
+            json.dump({"stock": stock, "scaled": scaled}, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":
