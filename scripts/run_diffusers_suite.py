@@ -66,6 +66,9 @@ for _name, _cls in list(vars(_stock).items()):
     globals()[_new] = type(
         _new, (_cls,), {{"pipeline_class": get_scaled_pipeline_class(_cls.pipeline_class), "__module__": __name__}}
     )
+
+for _leftover in ("_name", "_cls", "_new", "_leftover"):  # a leftover TestCase would be collected as a test class
+    globals().pop(_leftover, None)
 '''
 TOKENIZER_REPO = "hf-internal-testing/tiny-random-clip"
 FAKE_COMMIT = "0" * 40
