@@ -2,7 +2,9 @@
 
 __version__ = "0.1.0"
 
+from ._registry import get_scaled_pipeline_class, get_stock_pipeline_class
 from .factory import scaled
+from .loading import AutoScaledPipeline, custom_pipeline_path
 from .mixin import ScaledLatentsMixin
 from .packed import PackedLatentsMixin
 from .pipelines import (
@@ -22,6 +24,10 @@ from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache,
 
 
 __all__ = [
+    "AutoScaledPipeline",
+    "custom_pipeline_path",
+    "get_scaled_pipeline_class",
+    "get_stock_pipeline_class",
     "LatentScaling",
     "ScaledLatentsMixin",
     "ScaledStableDiffusionPipeline",

@@ -7,10 +7,11 @@ from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
 from . import _compile, _image_io, _vae, _validation
+from ._saving import SelfDescribingPipelineMixin
 from .scaling import LatentScaling
 
 
-class ScaledLatentsMixin:
+class ScaledLatentsMixin(SelfDescribingPipelineMixin):
     r"""
     Adds `encode_latents` (images -> denoiser latents) and `decode_latents` (denoiser latents -> images) to a
     [`~diffusers.DiffusionPipeline`] that has a `vae` and an `image_processor`.

@@ -229,14 +229,15 @@ VAE_FACTORIES = {
 }
 
 
-def sd_components(vae: str = "kl") -> dict:
-    """Components of a tiny Stable Diffusion 1.x pipeline (text-to-image, img2img)."""
+def sd_components(vae: str = "kl", unet_in_channels: int = 4) -> dict:
+    """Components of a tiny Stable Diffusion 1.x pipeline (text-to-image, img2img; inpainting with
+    `unet_in_channels=9`)."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
         sample_size=16,
-        in_channels=4,
+        in_channels=unet_in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -266,8 +267,17 @@ def sd_components(vae: str = "kl") -> dict:
     }
 
 
-def sdxl_components(vae: str = "kl") -> dict:
-    """Components of a tiny Stable Diffusion XL pipeline (text-to-image, img2img)."""
+def sd_inpaint_components(vae: str = "kl") -> dict:
+    """Components of a tiny Stable Diffusion 1.x inpainting pipeline: its UNet takes latents, mask and masked-image
+    latents (4 + 1 + 4 channels)."""
+    return sd_components(vae, unet_in_channels=9)
+
+
+def sdxl_components(vae: str = "kl", text_encoder_2_hidden_size: int = 32) -> dict:
+    """Components of a tiny Stable Diffusion XL pipeline (text-to-image, img2img, inpainting).
+
+    `text_encoder_2_hidden_size` other than the first encoder's 32 lets `from_single_file` tell the two encoders apart
+    (it compares their widths, which differ in real SDXL checkpoints)."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(2, 4),
@@ -283,7 +293,7 @@ def sdxl_components(vae: str = "kl") -> dict:
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=80,  # 6 * 8 + 32
-        cross_attention_dim=64,
+        cross_attention_dim=32 + text_encoder_2_hidden_size,  # the two encoders' hidden states, concatenated
         norm_num_groups=1,
     )
     scheduler = EulerDiscreteScheduler(
@@ -292,7 +302,9 @@ def sdxl_components(vae: str = "kl") -> dict:
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(_text_encoder_config(hidden_act="gelu", projection_dim=32))
     torch.manual_seed(0)
-    text_encoder_2 = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
+    text_encoder_2 = CLIPTextModelWithProjection(
+        _text_encoder_config(hidden_act="gelu", projection_dim=32, hidden_size=text_encoder_2_hidden_size)
+    )
     vae_model = VAE_FACTORIES[vae]()
     if vae == "kl":
         vae_model.register_to_config(scaling_factor=0.13025)
@@ -474,6 +486,14 @@ def make_pil_images(n: int = 1, size: tuple[int, int] = (32, 32), seed: int = 0)
     return images
 
 
+def make_mask(size: tuple[int, int] = (32, 32)) -> PIL.Image.Image:
+    """A binary inpainting mask, `size` as PIL's (width, height): white (repaint) on the right half."""
+    width, height = size
+    array = np.zeros((height, width), dtype=np.uint8)
+    array[:, width // 2 :] = 255
+    return PIL.Image.fromarray(array)  # uint8, two axes: mode "L"
+
+
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
 
@@ -486,3 +506,146 @@ def write_image_folder(
     for i in range(n):
         make_pil_images(1, size=sizes[i % len(sizes)], seed=seed + i)[0].save(os.path.join(folder, f"img_{i:03d}.png"))
     return folder
+
+
+# --- original (LDM / CompVis) checkpoint layout, for `from_single_file` ------------------------------------------------
+# The inverse of diffusers' `convert_ldm_unet_checkpoint` / `convert_ldm_vae_checkpoint` / `convert_ldm_clip_checkpoint` /
+# `convert_open_clip_checkpoint` for the block layouts of the tiny models above;
+# `tests/pipelines/test_pipelines_single_file.py` checks that diffusers' own converters map the result back to the
+# original state dicts exactly.
+
+_LDM_RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "time_emb_proj": "emb_layers.1",
+    "conv_shortcut": "skip_connection",
+}
+_LDM_UNET_TOP = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "add_embedding.linear_1": "label_emb.0.0",
+    "add_embedding.linear_2": "label_emb.0.2",
+    "conv_in": "input_blocks.0.0",
+    "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+}
+_LDM_VAE_ATTENTION = {
+    "group_norm": "norm",
+    "to_q": "q",
+    "to_k": "k",
+    "to_v": "v",
+    "to_out.0": "proj_out",
+}
+
+
+def _ldm_unet_key(key: str, unet: UNet2DConditionModel) -> str:
+    per_block = unet.config.layers_per_block + 1  # LDM keeps a downsampler (down) / an extra resnet (up) per block
+    parts = key.split(".")
+    for prefix, ldm in _LDM_UNET_TOP.items():
+        if key.startswith(prefix + "."):
+            return ldm + key[len(prefix) :]
+    if parts[0] in ("down_blocks", "up_blocks"):
+        block, kind, index, rest = int(parts[1]), parts[2], int(parts[3]), parts[4:]
+        if parts[0] == "down_blocks":
+            if kind == "downsamplers":  # down_blocks.b.downsamplers.0.conv.* -> input_blocks.n.0.op.*
+                return f"input_blocks.{1 + block * per_block + per_block - 1}.0.op.{'.'.join(rest[1:])}"
+            ldm_block = f"input_blocks.{1 + block * per_block + index}"
+        else:
+            if kind == "upsamplers":  # up_blocks.b.upsamplers.0.conv.* -> output_blocks.n.(1|2).conv.*
+                has_attention = any(k.startswith(f"up_blocks.{block}.attentions.") for k in unet.state_dict())
+                return f"output_blocks.{block * per_block + per_block - 1}.{2 if has_attention else 1}.conv.{rest[-1]}"
+            ldm_block = f"output_blocks.{block * per_block + index}"
+        if kind == "attentions":
+            return f"{ldm_block}.1.{'.'.join(rest)}"
+        return f"{ldm_block}.0.{_LDM_RESNET.get(rest[0], rest[0])}.{'.'.join(rest[1:])}"
+    if parts[0] == "mid_block":
+        kind, index, rest = parts[1], int(parts[2]), parts[3:]
+        if kind == "attentions":
+            return f"middle_block.1.{'.'.join(rest)}"
+        return f"middle_block.{2 * index}.{_LDM_RESNET.get(rest[0], rest[0])}.{'.'.join(rest[1:])}"
+    raise KeyError(key)
+
+
+def _ldm_vae_key(key: str, vae: AutoencoderKL) -> str:
+    parts = key.split(".")
+    half, rest = parts[0], parts[1:]
+    if half not in ("encoder", "decoder"):
+        return key  # quant_conv, post_quant_conv
+    if rest[0] in ("conv_in", "conv_out"):
+        return key
+    if rest[0] == "conv_norm_out":
+        return f"{half}.norm_out.{rest[-1]}"
+    if rest[0] in ("down_blocks", "up_blocks"):
+        block = int(rest[1])
+        ldm_block = f"down.{block}" if half == "encoder" else f"up.{len(vae.config.up_block_types) - 1 - block}"
+        if rest[2] in ("downsamplers", "upsamplers"):
+            return f"{half}.{ldm_block}.{'downsample' if half == 'encoder' else 'upsample'}.conv.{rest[-1]}"
+        name = "nin_shortcut" if rest[4] == "conv_shortcut" else rest[4]
+        return f"{half}.{ldm_block}.block.{rest[3]}.{name}.{rest[-1]}"
+    if rest[0] == "mid_block":
+        if rest[1] == "resnets":
+            name = "nin_shortcut" if rest[3] == "conv_shortcut" else rest[3]
+            return f"{half}.mid.block_{int(rest[2]) + 1}.{name}.{rest[-1]}"
+        inner = ".".join(rest[3:-1])
+        return f"{half}.mid.attn_1.{_LDM_VAE_ATTENTION[inner]}.{rest[-1]}"
+    raise KeyError(key)
+
+
+def _open_clip_state_dict(text_encoder: CLIPTextModelWithProjection) -> dict:
+    """OpenCLIP's layout of a CLIP text encoder (SDXL's second one): fused q/k/v, `resblocks`, transposed projection."""
+    state = {
+        k if k.startswith("text_model.") or k.startswith("text_projection") else "text_model." + k: v
+        for k, v in text_encoder.state_dict().items()
+    }
+    renames = {
+        ".layer_norm1.": ".ln_1.",
+        ".layer_norm2.": ".ln_2.",
+        ".mlp.fc1.": ".mlp.c_fc.",
+        ".mlp.fc2.": ".mlp.c_proj.",
+        ".self_attn.out_proj.": ".attn.out_proj.",
+    }
+    out = {
+        "positional_embedding": state.pop("text_model.embeddings.position_embedding.weight"),
+        "token_embedding.weight": state.pop("text_model.embeddings.token_embedding.weight"),
+        "ln_final.weight": state.pop("text_model.final_layer_norm.weight"),
+        "ln_final.bias": state.pop("text_model.final_layer_norm.bias"),
+        "text_projection": state.pop("text_projection.weight").T.contiguous(),
+    }
+    for key in [k for k in state if ".self_attn.q_proj." in k]:
+        fused = key.replace("text_model.encoder.layers.", "transformer.resblocks.").replace(
+            ".self_attn.q_proj.", ".attn.in_proj_"
+        )
+        out[fused] = torch.cat([state.pop(key.replace("q_proj", p)) for p in ("q_proj", "k_proj", "v_proj")])
+    for key, value in state.items():
+        if key == "text_model.embeddings.position_ids":
+            continue
+        new = key.replace("text_model.encoder.layers.", "transformer.resblocks.")
+        for old, replacement in renames.items():
+            new = new.replace(old, replacement)
+        out[new] = value
+    return out
+
+
+def ldm_checkpoint(components: dict) -> dict:
+    """The UNet, VAE and text encoder(s) of a Stable Diffusion 1.x or XL pipeline as one state dict in the original
+    single-file layout (`model.diffusion_model.*`, `first_stage_model.*`, and `cond_stage_model.transformer.*` for SD 1.x
+    or `conditioner.embedders.{0,1}.*` for SDXL), as `from_single_file` reads it."""
+    unet, vae = components["unet"], components["vae"]
+    checkpoint = {}
+    for key, value in unet.state_dict().items():
+        checkpoint["model.diffusion_model." + _ldm_unet_key(key, unet)] = value.clone()
+    for key, value in vae.state_dict().items():
+        if ".attentions." in key and key.endswith("weight") and value.ndim == 2:
+            value = value[:, :, None, None]  # LDM's VAE attention projections are 1x1 convolutions
+        checkpoint["first_stage_model." + _ldm_vae_key(key, vae)] = value.clone()
+    sdxl = components.get("text_encoder_2") is not None
+    prefix = "conditioner.embedders.0.transformer." if sdxl else "cond_stage_model.transformer."
+    for key, value in components["text_encoder"].state_dict().items():
+        key = key if key.startswith("text_model.") else "text_model." + key  # transformers >= 5.6 dropped the prefix
+        checkpoint[prefix + key] = value.clone()
+    if sdxl:
+        for key, value in _open_clip_state_dict(components["text_encoder_2"]).items():
+            checkpoint["conditioner.embedders.1.model." + key] = value.clone()
+    return checkpoint

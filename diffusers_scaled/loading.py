@@ -1,0 +1,198 @@
+"""Loading any saved pipeline as its scaled counterpart, and the module file that diffusers' custom pipelines take."""
+
+from __future__ import annotations
+
+import os
+
+from diffusers import DiffusionPipeline
+
+from . import _registry, _saving
+
+
+__all__ = ["AutoScaledPipeline", "custom_pipeline_path"]
+
+_LOAD_CONFIG_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision")
+
+
+def _default_directory() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "diffusers_scaled", "custom_pipelines")
+
+
+def custom_pipeline_path(pipeline_class: type, directory: str | os.PathLike | None = None) -> str:
+    r"""
+    Path of a module file that makes diffusers load a pipeline as `pipeline_class` through its custom pipelines:
+    `DiffusionPipeline.from_pretrained(folder, custom_pipeline=path, trust_remote_code=True)`.
+
+    The file is the one `save_pretrained` writes beside `model_index.json`: a few lines of fixed text that define
+    nothing and import `pipeline_class` from the installed package (raising an `ImportError` that says
+    `pip install diffusers-scaled` where it is missing). It is written to `directory` if it is not there yet.
+
+    Args:
+        pipeline_class (`type`):
+            A scaled pipeline class: one of the package's ready classes, or a subclass of [`ScaledLatentsMixin`]
+            defined at the top level of an importable module.
+        directory (`str` or `os.PathLike`, *optional*):
+            Folder to write the file to; defaults to `$XDG_CACHE_HOME/diffusers_scaled/custom_pipelines` (by default
+            `~/.cache/diffusers_scaled/custom_pipelines`).
+
+    Returns:
+        `str`: the absolute path of the module file.
+
+    Examples:
+
+    ```py
+    >>> from diffusers import DiffusionPipeline
+    >>> from diffusers_scaled import ScaledStableDiffusionPipeline, custom_pipeline_path
+
+    >>> pipe = DiffusionPipeline.from_pretrained(
+    ...     "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    ...     custom_pipeline=custom_pipeline_path(ScaledStableDiffusionPipeline),
+    ...     trust_remote_code=True,
+    ... )
+    ```
+    """
+    if not isinstance(pipeline_class, type):
+        raise TypeError(f"`pipeline_class` must be a scaled pipeline class, got {pipeline_class!r}.")
+    source = _saving.module_source(pipeline_class)  # raises for a class that is not scaled or not importable
+    directory = os.path.abspath(directory if directory is not None else _default_directory())
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{_saving.module_name(pipeline_class)}.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except OSError:
+        current = None
+    if current != source:
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(source)
+        os.replace(temporary, path)  # atomic: a concurrent reader sees the old file or the new one, never half of one
+    return path
+
+
+def scaled_class_for_model_index(config: dict) -> type:
+    """The scaled class for the pipeline a `model_index.json` describes (stock, scaled or a user's registered class)."""
+    class_name = config.get("_class_name")
+    if isinstance(class_name, (list, tuple)) and len(class_name) == 2:
+        module, name = class_name
+        scaled = _registry.scaled_class_named(name)
+        if scaled is None:
+            raise ValueError(
+                f"The folder holds the custom pipeline {name} (module file {module}.py), and no registered scaled "
+                f"pipeline class has that name. If {name} is a subclass of ScaledLatentsMixin, import the module that "
+                f"defines it first (it registers itself); AutoScaledPipeline runs no code from the folder. To run the "
+                f"folder's own code, use `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)`."
+            )
+        return scaled
+    if not isinstance(class_name, str):
+        raise ValueError(
+            f"`_class_name` in model_index.json must be a class name or [module, class], got {class_name!r}."
+        )
+    scaled = _registry.scaled_class_named(class_name)
+    return scaled if scaled is not None else _registry.get_scaled_pipeline_class(class_name)
+
+
+class AutoScaledPipeline:
+    r"""
+    Loads a saved pipeline as its scaled counterpart: a folder of `StableDiffusionXLPipeline` loads as
+    [`ScaledStableDiffusionXLPipeline`], a folder saved by a scaled class (ready or a user's own, registered) as that
+    class.
+
+    It reads `model_index.json` and nothing else to pick the class: no code from the folder runs, whether or not it
+    holds a module file, and no `trust_remote_code` is needed. A pipeline class with no scaled counterpart is an error
+    that says how to define one.
+
+    This class cannot be instantiated: use [`AutoScaledPipeline.from_pretrained`] or [`AutoScaledPipeline.from_pipe`].
+    """
+
+    def __init__(self, *args, **kwargs):
+        raise EnvironmentError(
+            f"{self.__class__.__name__} is designed to be instantiated using the "
+            f"`{self.__class__.__name__}.from_pretrained(pretrained_model_or_path)` or "
+            f"`{self.__class__.__name__}.from_pipe(pipeline)` methods."
+        )
+
+    @classmethod
+    def scaled_class_for(cls, pretrained_model_or_path: str | os.PathLike, **kwargs) -> type:
+        r"""
+        The scaled class that [`~AutoScaledPipeline.from_pretrained`] would return an instance of, read from
+        `model_index.json` (only that file is read or downloaded).
+
+        Args:
+            pretrained_model_or_path (`str` or `os.PathLike`):
+                A folder saved with `save_pretrained`, or a hub repo id.
+            kwargs:
+                `cache_dir`, `force_download`, `proxies`, `token`, `local_files_only`, `revision` are used to find
+                `model_index.json`; other keywords are ignored.
+
+        Returns:
+            `type`: the scaled pipeline class.
+        """
+        load_kwargs = {k: kwargs[k] for k in _LOAD_CONFIG_KWARGS if k in kwargs}
+        config = DiffusionPipeline.load_config(pretrained_model_or_path, **load_kwargs)
+        return scaled_class_for_model_index(config)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_or_path: str | os.PathLike, **kwargs) -> DiffusionPipeline:
+        r"""
+        Loads a pipeline as the scaled counterpart of the class its `model_index.json` names.
+
+        Args:
+            pretrained_model_or_path (`str` or `os.PathLike`):
+                A folder saved with `save_pretrained` (by a stock or a scaled pipeline), or a hub repo id.
+            kwargs:
+                Passed to the scaled class's `from_pretrained` (`torch_dtype`, components to replace, `variant`, ...).
+                `custom_pipeline` is not accepted: this loader runs no custom code.
+
+        Returns:
+            The loaded scaled pipeline.
+
+        Examples:
+
+        ```py
+        >>> from diffusers_scaled import AutoScaledPipeline
+
+        >>> pipe = AutoScaledPipeline.from_pretrained("stabilityai/stable-diffusion-xl-base-1.0")
+        >>> type(pipe).__name__
+        'ScaledStableDiffusionXLPipeline'
+        ```
+        """
+        if "custom_pipeline" in kwargs:
+            raise TypeError(
+                "`custom_pipeline` is not accepted by AutoScaledPipeline.from_pretrained, which runs no custom code: use "
+                "`DiffusionPipeline.from_pretrained(folder, custom_pipeline=..., trust_remote_code=True)`."
+            )
+        scaled = cls.scaled_class_for(pretrained_model_or_path, **kwargs)
+        return scaled.from_pretrained(pretrained_model_or_path, **kwargs)
+
+    @classmethod
+    def from_pipe(cls, pipeline: DiffusionPipeline, **kwargs) -> DiffusionPipeline:
+        r"""
+        The scaled counterpart of a loaded pipeline, sharing its components (as diffusers' `from_pipe` does): no
+        memory is copied.
+
+        Args:
+            pipeline (`DiffusionPipeline`):
+                A stock or scaled pipeline.
+            kwargs:
+                Passed to the scaled class's `from_pipe` (components to replace, pipeline config).
+
+        Returns:
+            The scaled pipeline.
+
+        Examples:
+
+        ```py
+        >>> from diffusers import StableDiffusionPipeline
+        >>> from diffusers_scaled import AutoScaledPipeline
+
+        >>> stock = StableDiffusionPipeline.from_pretrained("stable-diffusion-v1-5/stable-diffusion-v1-5")
+        >>> pipe = AutoScaledPipeline.from_pipe(stock)
+        >>> pipe.unet is stock.unet
+        True
+        ```
+        """
+        if not isinstance(pipeline, DiffusionPipeline):
+            raise TypeError(f"`pipeline` must be a DiffusionPipeline, got {type(pipeline).__name__}.")
+        return _registry.get_scaled_pipeline_class(type(pipeline)).from_pipe(pipeline, **kwargs)
