@@ -83,16 +83,24 @@ def test_decode_latents_equals_pipeline_output(pixart):
 
 def test_save_and_load(pixart, tmp_path):
     pixart.save_pretrained(tmp_path)
+    # the custom-pipeline form (docs/loading.md): a module file that imports the made class from the factory module
     with open(os.path.join(tmp_path, "model_index.json")) as f:
-        assert json.load(f)["_class_name"] == "ScaledPixArtSigmaPipeline"
+        module, name = json.load(f)["_class_name"]
+    assert name == "ScaledPixArtSigmaPipeline"
+    with open(os.path.join(tmp_path, f"{module}.py")) as f:
+        assert "from diffusers_scaled.factory import ScaledPixArtSigmaPipeline" in f.read()
+    assert type(DiffusionPipeline.from_pretrained(tmp_path, trust_remote_code=True)) is scaled(PixArtSigmaPipeline)
     loaded = scaled(PixArtSigmaPipeline).from_pretrained(tmp_path)
     loaded.set_progress_bar_config(disable=True)
     assert type(loaded) is scaled(PixArtSigmaPipeline)
     latents = pixart_images(pixart, "latent")
     with torch.no_grad():
         assert np.array_equal(loaded.decode_latents(latents), pixart.decode_latents(latents))
-    # the stock class loads the same folder
-    assert type(PixArtSigmaPipeline.from_pretrained(tmp_path)) is PixArtSigmaPipeline
+    # saved in stock form, the stock class loads the folder with plain diffusers
+    stock_folder = tmp_path / "stock"
+    pixart.save_pretrained(stock_folder, stock_format=True)
+    assert type(PixArtSigmaPipeline.from_pretrained(stock_folder)) is PixArtSigmaPipeline
+    assert type(DiffusionPipeline.from_pretrained(stock_folder)) is PixArtSigmaPipeline
 
 
 def test_unpickling_makes_a_class_not_made_yet():
