@@ -20,20 +20,20 @@ WRITTEN_ON_SAVE = frozenset({"_class_name", "_diffusers_version"})
 SAMPLE_TEXT = "A painting of a squirrel eating a burger, 1024x1024 <|endoftext|>"
 
 
-def _plain(value):
+def plain(value):
     """JSON's view of a config value: tuples are lists once saved."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 
 def assert_configs_identical(a, b, where: str) -> None:
     a, b = dict(a), dict(b)
     skip = PROVENANCE_KEYS | {k for k in WRITTEN_ON_SAVE if (k in a) != (k in b)}
-    a = {k: _plain(v) for k, v in a.items() if k not in skip}
-    b = {k: _plain(v) for k, v in b.items() if k not in skip}
+    a = {k: plain(v) for k, v in a.items() if k not in skip}
+    b = {k: plain(v) for k, v in b.items() if k not in skip}
     assert a.keys() == b.keys(), f"{where}: keys only in one config: {sorted(a.keys() ^ b.keys())}"
     different = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
     assert not different, f"{where}: config values differ: {different}"

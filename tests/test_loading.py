@@ -15,6 +15,7 @@ import diffusers
 import numpy as np
 import pytest
 import torch
+from _compare import plain
 from diffusers import (
     DDPMPipeline,
     DDPMScheduler,
@@ -118,15 +119,6 @@ def config_of(component):
         config = dict(component.config)
     # bookkeeping, not configuration: where it was loaded from, and which keys a constructor left at their defaults
     return {k: v for k, v in config.items() if k not in ("_name_or_path", "name_or_path", "_use_default_values")}
-
-
-def plain(value):
-    """A config value as JSON stores it: tuples become lists (diffusers writes configs as JSON)."""
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
 
 
 def assert_same_pipelines(loaded, original):
