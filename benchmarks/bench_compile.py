@@ -12,7 +12,7 @@ import argparse
 import time
 
 import torch
-from bench_encode_decode import SD_VAE, TINY_VAE, images, make_pipe, median_ms, sync
+from bench_encode_decode import SD_VAE, TINY_VAE, images, make_pipe, median_ms, paired_median_ms, sync
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
 
@@ -70,8 +70,8 @@ def main():
             pipe.encode_latents(pil, sample_mode="argmax")
 
     n = args.batches * args.batch
-    stock_ips = n / (median_ms(stock_loop, device, 3) / 1000)
-    ours_ips = n / (median_ms(ours_loop, device, 3) / 1000)
+    stock_ms, ours_ms = paired_median_ms(stock_loop, ours_loop, device, 5)
+    stock_ips, ours_ips = n / (stock_ms / 1000), n / (ours_ms / 1000)
     print(
         f"dataset encoding: stock {stock_ips:.1f} img/s, ours (compiled) {ours_ips:.1f} img/s, x{ours_ips / stock_ips:.2f}"
     )

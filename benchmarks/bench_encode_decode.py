@@ -57,6 +57,15 @@ def median_ms(fn, device, repeats):
     return statistics.median(times)
 
 
+def paired_median_ms(first, second, device, repeats):
+    """Median times of two functions timed alternately, so that drift in machine load hits both alike."""
+    times = ([], [])
+    for _ in range(repeats):
+        for fn, out in zip((first, second), times):
+            out.append(median_ms(fn, device, 1))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def images(batch, size):
     rng = np.random.default_rng(0)
     return [PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(batch)]
@@ -90,7 +99,7 @@ def run(name, vae_config, device, dtype, size, batch, repeats):
         ("encode (PIL in)", stock_encode, ours_encode),
         ("decode (PIL out)", stock_decode, ours_decode),
     ):
-        s, o = median_ms(stock, device, repeats), median_ms(ours, device, repeats)
+        s, o = paired_median_ms(stock, ours, device, repeats)
         rows.append(
             (name, f"{device.type} {str(dtype).replace('torch.', '')}", f"{size}x{size} bs{batch}", stage, s, o)
         )
