@@ -203,13 +203,11 @@ def check_packed_latents_size(
     if latents.ndim == 3:
         channels = latents.shape[2] // (patch_size * patch_size) if latent_channels is None else latent_channels
         expected = (latents.shape[0], grid_height * grid_width, channels * patch_size * patch_size)
-        layout = (
-            f"packed (batch, {expected[1]} patches, {expected[2]} = {channels} channels x {patch_size}x{patch_size})"
-        )
+        layout = f"packed latents ({patch_size}x{patch_size} patches of {channels} latent channels)"
     elif latents.ndim == 4:
         channels = latents.shape[1] if latent_channels is None else latent_channels
         expected = (latents.shape[0], channels, grid_height * patch_size, grid_width * patch_size)
-        layout = f"unpacked (batch, {channels}, {expected[2]}, {expected[3]})"
+        layout = "unpacked latents"
     else:
         raise ValueError(
             "`latents` must be packed (batch, patches, channels) or unpacked (batch, channels, height, width); got "
@@ -217,8 +215,9 @@ def check_packed_latents_size(
         )
     if _shape(latents) != expected:
         raise ValueError(
-            f"`latents` of shape {_shape(latents)} do not fit height={height}, width={width}: {layout} latents for "
-            f"that size have shape {expected}. Pass the `height` and `width` given to the pipeline call."
+            f"`latents` of shape {_shape(latents)} do not fit height={height}, width={width}: {layout} for an image "
+            f"of height {height} and width {width} must have shape (batch, {', '.join(map(str, expected[1:]))}), here {expected}. "
+            "Pass the `height` and `width` given to the pipeline call."
         )
 
 

@@ -13,6 +13,7 @@ import inspect
 import torch
 from diffusers.image_processor import PipelineImageInput
 
+from . import _validation
 from .mixin import ScaledLatentsMixin
 
 
@@ -121,24 +122,8 @@ class PackedLatentsMixin(ScaledLatentsMixin):
         ```
         """
         if isinstance(latents, torch.Tensor) and latents.ndim == 3:
-            self._check_packed(latents, height, width)
+            _validation.check_packed_latents_size(
+                latents, height, width, self.vae_scale_factor, getattr(self.vae.config, "latent_channels", None)
+            )
             latents = self._unpack_latents(latents, height, width, self.vae_scale_factor)
         return super().decode_latents(latents, output_type=output_type, generator=generator, return_dict=return_dict)
-
-    def _check_packed(self, latents: torch.Tensor, height, width) -> None:
-        for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"`{name}` must be a positive int, the {name} in pixels given to the pipeline call, to unpack "
-                    f"packed latents of shape {tuple(latents.shape)}; got {value!r}."
-                )
-        patch = self.vae_scale_factor * 2
-        patches = (height // patch) * (width // patch)
-        channels = getattr(self.vae.config, "latent_channels", None)
-        expected = (latents.shape[0], patches, channels * 4 if channels is not None else latents.shape[2])
-        if tuple(latents.shape) != expected:
-            raise ValueError(
-                f"Packed `latents` for an image of height {height} and width {width} must have shape (batch, {patches}, "
-                f"{expected[2]}) (2x2 patches of {channels} latent channels); got shape {tuple(latents.shape)}. Check "
-                "`height` and `width`."
-            )
