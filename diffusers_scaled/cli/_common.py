@@ -32,20 +32,17 @@ def resolution(value: str) -> int | None:
     if value.lower() == "none":
         return None
     try:
-        number = int(value)
-    except ValueError:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {value!r}")
-    return number
 
 
 def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
+        number = None
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return number
 
