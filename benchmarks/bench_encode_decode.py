@@ -1,13 +1,17 @@
 """Stock diffusers vs diffusers-scaled, end to end: images in -> latents, latents -> images out.
 
-Prints a table of median times and ratios (stock / ours: above 1 means ours is faster). Before timing, each pair of
-paths is checked to give identical results. Random-initialised VAEs: speed does not depend on the weights.
+Prints a table of median times and ratios (stock / ours: above 1 means ours is faster) and the peak memory each call
+takes above what was in use before it (CUDA: `torch.cuda.max_memory_allocated`; CPU: the process's peak resident set,
+reset through `/proc/self/clear_refs` before each call, Linux only). Before timing, each pair of paths is checked to
+give identical results. Random-initialised VAEs: speed does not depend on the weights.
 
     python benchmarks/bench_encode_decode.py              # CPU configurations (and CUDA ones when a GPU is present)
     python benchmarks/bench_encode_decode.py --repeats 20
 """
 
 import argparse
+import gc
+import re
 import statistics
 import time
 
@@ -66,6 +70,35 @@ def paired_median_ms(first, second, device, repeats):
     return statistics.median(times[0]), statistics.median(times[1])
 
 
+def _status_mib(key):
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"{key}:\s+(\d+) kB", f.read()).group(1)) / 1024
+
+
+def peak_mib(fn, device, repeats=3):
+    """Largest extra memory one call of `fn` takes above what is in use before it (max over `repeats` calls)."""
+    peaks = []
+    for _ in range(repeats):
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            fn()
+            torch.cuda.synchronize()
+            peaks.append((torch.cuda.max_memory_allocated() - before) / 2**20)
+        else:
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")  # resets the peak resident set (VmHWM) to the current one
+            except OSError:
+                return float("nan")
+            before = _status_mib("VmRSS")
+            fn()
+            peaks.append(_status_mib("VmHWM") - before)
+    return max(peaks)
+
+
 def images(batch, size):
     rng = np.random.default_rng(0)
     return [PIL.Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(batch)]
@@ -100,8 +133,17 @@ def run(name, vae_config, device, dtype, size, batch, repeats):
         ("decode (PIL out)", stock_decode, ours_decode),
     ):
         s, o = paired_median_ms(stock, ours, device, repeats)
+        memory = (peak_mib(stock, device), peak_mib(ours, device))
         rows.append(
-            (name, f"{device.type} {str(dtype).replace('torch.', '')}", f"{size}x{size} bs{batch}", stage, s, o)
+            (
+                name,
+                f"{device.type} {str(dtype).replace('torch.', '')}",
+                f"{size}x{size} bs{batch}",
+                stage,
+                s,
+                o,
+                *memory,
+            )
         )
     return rows
 
@@ -121,10 +163,16 @@ def main():
         configs += [("SD VAE", SD_VAE, cuda, torch.float16, 512, 1), ("SD VAE", SD_VAE, cuda, torch.float16, 1024, 4)]
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {args.repeats} (median)")
-    print(f"{'VAE':<9}{'device':<15}{'shape':<14}{'stage':<18}{'stock ms':>10}{'ours ms':>10}{'stock/ours':>12}")
+    print(
+        f"{'VAE':<9}{'device':<15}{'shape':<14}{'stage':<18}{'stock ms':>10}{'ours ms':>10}{'stock/ours':>12}"
+        f"{'stock MiB':>11}{'ours MiB':>10}"
+    )
     for config in configs:
-        for name, device, shape, stage, stock, ours in run(*config, repeats=args.repeats):
-            print(f"{name:<9}{device:<15}{shape:<14}{stage:<18}{stock:>10.1f}{ours:>10.1f}{stock / ours:>12.2f}")
+        for name, device, shape, stage, stock, ours, stock_mib, ours_mib in run(*config, repeats=args.repeats):
+            print(
+                f"{name:<9}{device:<15}{shape:<14}{stage:<18}{stock:>10.1f}{ours:>10.1f}{stock / ours:>12.2f}"
+                f"{stock_mib:>11.1f}{ours_mib:>10.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
+from . import _vae
+
 
 class ShapeCompiledModule:
     """Calls `module` eagerly for rare input shapes and through one compiled graph per frequent shape."""
@@ -62,7 +64,7 @@ class CompiledAutoencoderKL:
             type(vae) is AutoencoderKL
             and not getattr(vae, "use_slicing", False)
             and not getattr(vae, "use_tiling", False)
-            and not any(hasattr(m, "_hf_hook") for m in vae.modules())  # offloading hooks move weights per call
+            and not _vae.has_hooks(vae)  # offloading / layerwise-casting hooks move or cast weights per call
         )
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussianDistribution:

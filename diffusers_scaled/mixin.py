@@ -150,15 +150,16 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         """
         _validation.check_sample_mode(sample_mode)
         image = _validation.check_image(image, self.vae, self.image_processor, height, width)
-        pixels = _image_io.preprocess(self.image_processor, image, height, width, _vae.execution_device(self.vae))
+        device, vae_dtype = _vae.placement(self.vae)
+        pixels = _image_io.preprocess(self.image_processor, image, height, width, device)
         _validation.check_pixels(pixels, self.vae)
         _validation.check_generator(generator, pixels.shape[0])
 
-        dtype = dtype or self.vae.dtype
-        vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
+        dtype = dtype or vae_dtype
+        vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
-        pixels = pixels.to(dtype).to(vae.dtype)
+        pixels = pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype)
         latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
         return self.latent_scaling.scale(latents)
 
@@ -213,8 +214,9 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
         # raised "Can't call numpy() on Tensor that requires grad" here).
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
-            vae = _vae.compute_vae(self.vae, self.honour_force_upcast)
-            latents = latents.to(device=_vae.execution_device(self.vae), dtype=vae.dtype)
+            device, vae_dtype = _vae.placement(self.vae)
+            vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
+            latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
             image = _vae.decode_finite(
                 self.vae, vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae)
             )

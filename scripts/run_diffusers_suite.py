@@ -18,7 +18,10 @@ Usage:
 
     git clone https://github.com/huggingface/diffusers /tmp/diffusers   # or: git archive <rev> tests | tar x -C ...
     python scripts/run_diffusers_suite.py --diffusers-src /tmp/diffusers [--testing-utils tests/testing_utils.py]
-        [--only stable_diffusion/test_stable_diffusion.py ...] [--report report.json]
+        [--only stable_diffusion/test_stable_diffusion.py ...] [--report report.json] [--pythonpath DIR ...]
+
+With `--pythonpath`, the tests run against another diffusers than the installed one, for example the installed release
+with `upstream/patches/0004-*.patch` applied (see docs/loading.md for the commands).
 
 Results and the known differences are in docs/loading.md.
 """
@@ -116,6 +119,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=MODULES, help="test modules under tests/pipelines")
     parser.add_argument("--report", help="write per-test outcomes here (JSON)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per pytest run")
+    parser.add_argument(
+        "--pythonpath",
+        nargs="*",
+        default=[],
+        help="folders put first on the tests' PYTHONPATH, e.g. a diffusers release with a patch applied, installed "
+        "with `pip install --no-deps --target DIR`",
+    )
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="diffusers-suite-")
@@ -135,10 +145,18 @@ def main() -> None:
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_CACHE": hub_cache(os.path.join(work, "hub")),
-        "PYTHONPATH": os.pathsep.join([ROOT, work]),
+        "PYTHONPATH": os.pathsep.join([*map(os.path.abspath, args.pythonpath), ROOT, work]),
     }
     results = {"stock": {}, "scaled": {}}
     print(f"diffusers tests from {args.diffusers_src}; work folder {work}", flush=True)
+    version = subprocess.run(
+        [sys.executable, "-c", "import diffusers; print(diffusers.__version__, diffusers.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    print(f"diffusers under test: {version.stdout.strip()}", flush=True)
     for module, stock_file, scaled_file in zip(args.only, stock_files, scaled_files):
         # one module at a time, so that a long run reports as it goes
         for name, path in (("stock", stock_file), ("scaled", scaled_file)):

@@ -1,11 +1,15 @@
-"""`assert_pipelines_identical`: two pipelines hold the same components, configs and tensors, key by key.
+"""`assert_pipelines_identical`: two pipelines hold the same components, configs and tensors, key by key;
+`shard_contents`: what a latent cache folder holds, for comparing caches.
 
 For save/load round trips: what a pipeline saves, loading gives back, with nothing dropped, added or changed.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
+from safetensors import safe_open
 
 
 # Config entries that describe where or how an object was made rather than what it is:
@@ -82,3 +86,15 @@ def assert_pipelines_identical(a, b) -> None:
     )
     for name in a.components:
         _assert_components_identical(a.components[name], b.components[name], name)
+
+
+def shard_contents(folder) -> dict:
+    """Every shard's metadata and tensors (as bytes). Not the file bytes: safetensors writes the metadata keys of its
+    header in hash-map order, which differs from run to run."""
+    shards = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".safetensors"):
+            with safe_open(os.path.join(folder, name), framework="pt") as f:
+                tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
+                shards[name] = (f.metadata(), tensors)
+    return shards

@@ -89,6 +89,24 @@ def test_encode_command(tmp_path, vae_dir, capsys):
     assert [tuple(t.shape) for _, t in entries] == [(4, 8, 8)] * 3
 
 
+def test_encode_command_speed_options(tmp_path, vae_dir):
+    # --workers changes nothing; --compile runs inductor (4 images in batches of 2: the second batch of the shape is
+    # compiled), whose kernels order float32 sums differently: equal to eager within float32 rounding (5e-6 relative).
+    folder = write_image_folder(str(tmp_path / "images"), n=4)
+    common = [folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16", "--sample-mode", "argmax"]
+    assert main(["encode", common[0], str(tmp_path / "plain"), *common[1:], "--workers", "0"]) == 0
+    assert main(["encode", common[0], str(tmp_path / "threads"), *common[1:], "--workers", "3"]) == 0
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert main(["encode", common[0], str(tmp_path / "compiled"), *common[1:], "--compile"]) == 0
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs  # the compiled path ran
+    plain = [t for _, t in load_cache(tmp_path / "plain")]
+    assert all(torch.equal(a, b) for a, b in zip(plain, (t for _, t in load_cache(tmp_path / "threads"))))
+    compiled = [t for _, t in load_cache(tmp_path / "compiled")]
+    assert len(compiled) == len(plain) == 4
+    for a, b in zip(plain, compiled):
+        torch.testing.assert_close(b, a, rtol=5e-6, atol=5e-6 * a.abs().max().item())
+
+
 def test_info_on_a_pipeline_folder_and_the_default(tmp_path, vae_dir, capsys):
     pipeline = tmp_path / "pipeline"
     os.makedirs(pipeline)
@@ -120,3 +138,6 @@ def test_bad_option_values_are_usage_errors(capsys):
         main(["calibrate", "x", "--batch-size", "0"])
     assert exit_info.value.code == 2
     assert "expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["encode", "x", "y", "--workers", "-1"])
+    assert "expected a non-negative integer, got '-1'" in capsys.readouterr().err

@@ -13,7 +13,16 @@ import pytest
 import torch
 from accelerate import cpu_offload
 from accelerate.hooks import AlignDevicesHook, add_hook_to_module
-from fixtures import PROMPT, generator, make_pil_images, sd_components, sdxl_components, tiny_vae_kl
+from fixtures import (
+    PROMPT,
+    generator,
+    make_pil_images,
+    sd_components,
+    sdxl_components,
+    tiny_vae_kl,
+    tiny_vae_tiny,
+    tiny_vae_vq,
+)
 
 from diffusers_scaled import ScaledStableDiffusionPipeline, ScaledStableDiffusionXLPipeline, _vae
 
@@ -170,6 +179,74 @@ def test_execution_device_is_the_offload_hooks_device():
     assert _vae.execution_device(vae) == torch.device("cpu")
     add_hook_to_module(vae, AlignDevicesHook(execution_device=torch.device("cuda:0")))
     assert _vae.execution_device(vae) == torch.device("cuda:0")
+
+
+def _diffusers_placement(vae):
+    # What the stock code reads: diffusers' own execution-device function (accelerate's hooks only, before 0.36) and
+    # `vae.dtype`.
+    try:
+        from diffusers.utils.torch_utils import get_module_execution_device
+    except ImportError:
+        device = next((m._hf_hook.execution_device for m in vae.modules() if hasattr(m, "_hf_hook")), None)
+        device = torch.device(device) if device is not None else vae.device
+    else:
+        device = get_module_execution_device(vae)
+    return device, vae.dtype
+
+
+class _Wrapped(torch.nn.Module):  # not a ModelMixin: no `device` / `dtype` of diffusers' making
+    def __init__(self):
+        super().__init__()
+        self.inner = tiny_vae_kl()
+
+    device = property(lambda self: torch.device("cpu"))
+    dtype = property(lambda self: torch.bfloat16)
+
+
+def _placement_cases():
+    plain = [
+        ("float32", tiny_vae_kl()),
+        ("float16", tiny_vae_kl().to(torch.float16)),
+        ("bfloat16", tiny_vae_kl().to(torch.bfloat16)),
+        ("tiny", tiny_vae_tiny()),
+        ("vq", tiny_vae_vq()),
+    ]
+    keep = tiny_vae_kl().to(torch.float16)
+    keep._keep_in_fp32_modules = ["encoder.conv_in"]  # its first parameter stays float32; the VAE is float16
+    keep.encoder.conv_in.to(torch.float32)
+    plain.append(("keep_in_fp32", keep))
+
+    nested_hook = tiny_vae_kl()
+    add_hook_to_module(nested_hook.decoder.mid_block, AlignDevicesHook(execution_device=torch.device("cuda:0")))
+    layerwise = tiny_vae_kl()
+    layerwise.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+    hooked = [("nested_accelerate_hook", nested_hook), ("layerwise_casting", layerwise)]
+    if _vae._diffusers_execution_device is not None:  # diffusers >= 0.36: group offloading's onload device counts
+        group = tiny_vae_kl()
+        group.enable_group_offload(  # a CUDA onload device is only recorded until a forward pass
+            onload_device=torch.device("cuda"),
+            offload_device=torch.device("cpu"),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+        )
+        hooked.append(("group_offload", group))
+    return plain, hooked
+
+
+def test_placement_is_what_diffusers_reads():
+    # `placement` skips diffusers' module walks when no hook can change the answer; every case must give exactly
+    # diffusers' answer, and the hooked cases (where the first parameter's device or dtype is not the answer) must be
+    # seen as hooked.
+    plain, hooked = _placement_cases()
+    for name, vae in plain:
+        assert not _vae.has_hooks(vae), name
+        assert _vae.placement(vae) == _diffusers_placement(vae), name
+    for name, vae in hooked:
+        assert _vae.has_hooks(vae), name
+        assert _vae.placement(vae) == _diffusers_placement(vae), name
+        first = next(vae.parameters())
+        assert _vae.placement(vae) != (first.device, first.dtype), name  # the case is one the fast path would miss
+    assert _vae.placement(_Wrapped()) == (torch.device("cpu"), torch.bfloat16)
 
 
 def test_model_cpu_offload_gives_the_same_results():

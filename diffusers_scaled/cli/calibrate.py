@@ -24,6 +24,7 @@ HELP = "compute the scaling factor a VAE needs, over a folder of images"
 def add_arguments(parser):
     parser.add_argument("images", help="folder of images (read recursively) or one image file")
     _common.add_model_arguments(parser)
+    _common.add_speed_arguments(parser)
     parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
     parser.add_argument(
         "--resolution",
@@ -62,6 +63,7 @@ def run(args) -> int:
         seed=args.seed,
         max_images=args.max_images,
         fit_preview=not args.no_preview,
+        **_common.speed_options(args),
     )
     result.vae["name"] = _common.model_name(args)
     if args.json:

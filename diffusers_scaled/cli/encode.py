@@ -21,6 +21,7 @@ def add_arguments(parser):
     parser.add_argument("images", help="folder of images (read recursively) or one image file")
     parser.add_argument("output_dir", help="cache folder (created; an unfinished cache there is completed)")
     _common.add_model_arguments(parser)
+    _common.add_speed_arguments(parser)
     parser.add_argument("--shard-size", type=_common.positive_int, default=256, help="images per shard (default 256)")
     parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
     parser.add_argument(
@@ -49,6 +50,7 @@ def run(args) -> int:
         seed=args.seed,
         scaled=not args.raw,
         vae_name=_common.model_name(args),
+        **_common.speed_options(args),
     )
     what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
     _common.say(

@@ -1,7 +1,16 @@
-"""One batch of source items -> raw latents, through the library's own `encode_latents` (via `VaeCodec`)."""
+"""Batches of source items -> raw latents, through the library's own `encode_latents` (via `VaeCodec`).
+
+Reading an image (open, decode, EXIF-rotate, resize and crop) is host work that a plain loop does while the VAE
+waits. `BatchLoader` reads the next batch in worker threads while the current one encodes (PIL releases the GIL
+while it decodes and resizes); the images and their order are the same with or without workers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import PIL.Image
 import torch
 
 from . import _data
@@ -12,21 +21,75 @@ def batch_generator(seed: int, first_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + first_index)
 
 
-def encode_items(
-    codec, items: list, resolution: int | None, sample_mode: str, generator
-) -> tuple[list[torch.Tensor], list[tuple[int, int]]]:
-    """Latents of `items` as a list of `(1, C, h, w)` tensors (in the codec's scaling and the VAE's dtype), and the
-    images' original `(width, height)`.
+def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int, int]]:
+    """An item as the RGB image to encode (resized and centre-cropped to `resolution`) and its original size."""
+    original = _data.to_pil(item)
+    return _data.fit(original, resolution), original.size
+
+
+def check_num_workers(num_workers) -> None:
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"`num_workers` must be a non-negative integer; got {num_workers!r}.")
+
+
+Batch = tuple[list[PIL.Image.Image], list[tuple[int, int]]]
+
+
+class BatchLoader:
+    """Reads batches of items ahead of their use, in `num_workers` threads (0: in the caller's thread, when asked).
+
+    `submit(items)` starts reading a batch and returns a function that waits for it and returns its images and their
+    original `(width, height)`; an exception from reading an item is raised there.
+    """
+
+    def __init__(self, resolution: int | None, num_workers: int = 0):
+        check_num_workers(num_workers)
+        self.resolution = resolution
+        self._pool = (
+            ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None
+        )
+
+    def submit(self, items: list) -> Callable[[], Batch]:
+        if self._pool is None:
+            return lambda: _unzip([read_item(item, self.resolution) for item in items])
+        futures = [self._pool.submit(read_item, item, self.resolution) for item in items]
+        return lambda: _unzip([future.result() for future in futures])
+
+    def map(self, batches: Iterator[list]) -> Iterator[tuple[list, Batch]]:
+        """`(items, batch)` for each list of items, reading the next list while the caller works on the current one."""
+        pending = None
+        for items in batches:
+            upcoming = (items, self.submit(items))
+            if pending is not None:
+                yield pending[0], pending[1]()
+            pending = upcoming
+        if pending is not None:
+            yield pending[0], pending[1]()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BatchLoader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _unzip(read: list) -> Batch:
+    return [image for image, _ in read], [size for _, size in read]
+
+
+def encode_images(
+    codec, images: list[PIL.Image.Image], resolution: int | None, sample_mode: str, generator
+) -> list[torch.Tensor]:
+    """Latents of `images` as a list of `(1, C, h, w)` tensors (in the codec's scaling and the VAE's dtype).
 
     With a `resolution` all images have one size and are encoded as one batch; without one each image keeps its size
     (rounded down to a multiple of the VAE's scale factor) and is encoded on its own, in order, with the same generator.
     """
-    originals = [_data.to_pil(item) for item in items]
-    sizes = [image.size for image in originals]
-    images = [_data.fit(image, resolution) for image in originals]
     with torch.no_grad():
         if resolution is not None:
-            latents = list(codec.encode_latents(images, generator=generator, sample_mode=sample_mode).split(1))
-        else:
-            latents = [codec.encode_latents(image, generator=generator, sample_mode=sample_mode) for image in images]
-    return latents, sizes
+            return list(codec.encode_latents(images, generator=generator, sample_mode=sample_mode).split(1))
+        return [codec.encode_latents(image, generator=generator, sample_mode=sample_mode) for image in images]

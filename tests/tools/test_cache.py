@@ -7,24 +7,13 @@ import time
 
 import pytest
 import torch
+from _compare import shard_contents
 from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
 
 from diffusers_scaled import LatentScaling
 from diffusers_scaled.tools import encode_to_cache, load_cache
 from diffusers_scaled.tools.cache import shard_name
-
-
-def _shard_bytes(folder):
-    """Every shard's metadata and tensors (as bytes). Not the file bytes: safetensors writes the metadata keys of its
-    header in hash-map order, which differs from run to run."""
-    shards = {}
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".safetensors"):
-            with safe_open(os.path.join(folder, name), framework="pt") as f:
-                tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
-                shards[name] = (f.metadata(), tensors)
-    return shards
 
 
 def test_cache_content_and_metadata(tmp_path):
@@ -66,7 +55,7 @@ def test_injected_failures_lose_and_duplicate_nothing(tmp_path):
     images = make_pil_images(7, seed=4)
     kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
     encode_to_cache(vae, images, tmp_path / "reference", **kwargs)
-    reference = _shard_bytes(tmp_path / "reference")
+    reference = shard_contents(tmp_path / "reference")
 
     class Stop(Exception):
         pass
@@ -81,11 +70,11 @@ def test_injected_failures_lose_and_duplicate_nothing(tmp_path):
         with pytest.raises(Stop):
             encode_to_cache(vae, images, tmp_path / "resumed", callback=callback, **kwargs)
         # each run skipped the shards of the runs before it and wrote the next one
-        assert written == [run] and len(_shard_bytes(tmp_path / "resumed")) == run + 1
+        assert written == [run] and len(shard_contents(tmp_path / "resumed")) == run + 1
     written = []
     encode_to_cache(vae, images, tmp_path / "resumed", callback=lambda i, p: written.append(i), **kwargs)
     assert written == [3]
-    assert _shard_bytes(tmp_path / "resumed") == reference
+    assert shard_contents(tmp_path / "resumed") == reference
     assert len(list(load_cache(tmp_path / "resumed"))) == 7
 
 
@@ -99,7 +88,7 @@ def test_killed_process_resumes_to_the_same_cache(tmp_path):
     settings = {"shard_size": 2, "batch_size": 1, "resolution": 32, "vae_name": vae_dir, "progress": False}
     vae = AutoencoderKL.from_pretrained(vae_dir)
     encode_to_cache(vae, folder, tmp_path / "reference", **settings)
-    reference = _shard_bytes(tmp_path / "reference")
+    reference = shard_contents(tmp_path / "reference")
     assert len(reference) == 6
 
     out = tmp_path / "killed"
@@ -107,15 +96,15 @@ def test_killed_process_resumes_to_the_same_cache(tmp_path):
     command = [sys.executable, "-m", "diffusers_scaled.cli", "encode", folder, str(out), "--model", vae_dir]
     command += ["--shard-size", "2", "--batch-size", "1", "--resolution", "32"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while process.poll() is None and len(_shard_bytes(out) if out.exists() else {}) < 2:
+    while process.poll() is None and len(shard_contents(out) if out.exists() else {}) < 2:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    partial = _shard_bytes(out)
+    partial = shard_contents(out)
     assert 2 <= len(partial) < 6, "the process was not killed mid-run"
     assert all(partial[name] == reference[name] for name in partial)  # what exists is complete and right
     written = []
     encode_to_cache(vae, folder, out, callback=lambda i, p: written.append(i), **settings)
     assert written == [i for i in range(6) if shard_name(i) not in partial]
-    assert _shard_bytes(out) == reference
+    assert shard_contents(out) == reference
     assert not [n for n in os.listdir(out) if ".tmp-" in n]

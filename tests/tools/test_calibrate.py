@@ -56,11 +56,12 @@ def test_statistics_equal_two_pass_float64_on_the_stock_latents(sample_mode):
 
 def test_calibration_latents_are_the_stock_latents_bitwise():
     from diffusers_scaled._codec import IDENTITY, VaeCodec
-    from diffusers_scaled.tools._encoding import encode_items
+    from diffusers_scaled.tools._encoding import BatchLoader, encode_images
 
     vae = tiny_vae_kl()
     images = make_pil_images(3, size=(20, 20), seed=1)
-    got, sizes = encode_items(VaeCodec(vae, scaling=IDENTITY), images, 16, "sample", batch_generator(0, 0))
+    read, sizes = BatchLoader(16).submit(images)()
+    got = encode_images(VaeCodec(vae, scaling=IDENTITY), read, 16, "sample", batch_generator(0, 0))
     assert torch.equal(torch.cat(got), _stock_latents(vae, images, 3, 16, seed=0))
     assert sizes == [(20, 20)] * 3
 

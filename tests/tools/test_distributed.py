@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import torch
+from _compare import shard_contents
 from diffusers import AutoencoderKL
 from fixtures import tiny_vae_kl, write_image_folder
-from test_cache import _shard_bytes
 
 from diffusers_scaled.tools import calibrate, encode_to_cache
 
@@ -61,6 +61,6 @@ def _check_two_processes_equal_one(tmp_path):
             "--batch-size", "1", "--resolution", "16")  # fmt: skip
     encode_to_cache(vae, folder, tmp_path / "cache_one", shard_size=2, batch_size=1, resolution=16,
                     vae_name=vae_dir, progress=False)  # fmt: skip
-    assert _shard_bytes(tmp_path / "cache_two") == _shard_bytes(tmp_path / "cache_one")
+    assert shard_contents(tmp_path / "cache_two") == shard_contents(tmp_path / "cache_one")
     index_one = json.loads((tmp_path / "cache_one" / "cache.json").read_text())
     assert json.loads((tmp_path / "cache_two" / "cache.json").read_text()) == index_one
