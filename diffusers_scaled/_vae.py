@@ -85,11 +85,6 @@ def placement(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
     return first.device, _first_parameter_dtype(vae)
 
 
-def execution_device(vae: torch.nn.Module) -> torch.device:
-    """The device the VAE's inputs must be on: its offload hook's execution device if it has one, else its own."""
-    return placement(vae)[0]
-
-
 def needs_upcast(vae: torch.nn.Module, honour_force_upcast: bool, vae_dtype: torch.dtype | None = None) -> bool:
     """Whether a float16 VAE must compute in float32 (SDXL's rule: `force_upcast` in its config). bfloat16 never is:
     it has float32's range, which is what `force_upcast` protects against. `vae_dtype`: `vae.dtype`, if known."""

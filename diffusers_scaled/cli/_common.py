@@ -28,7 +28,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that encode a folder of images (`calibrate`, `encode`)."""
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per encode (default 8)")
+    parser.add_argument(
+        "--resolution",
+        type=resolution,
+        default=256,
+        help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
+    )
+    parser.add_argument(
+        "--sample-mode",
+        choices=("sample", "argmax"),
+        default="sample",
+        help="posterior sample (what training sees) or its mode (default: sample)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
     group = parser.add_argument_group("speed (results are the same, except as noted)")
     group.add_argument(
         "--workers",
@@ -44,8 +59,16 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def speed_options(args) -> dict:
-    return {"num_workers": args.workers, "compile": args.compile}
+def encoding_options(args) -> dict:
+    """The keyword arguments of `calibrate` / `encode_to_cache` that `add_encoding_arguments` defines."""
+    return {
+        "batch_size": args.batch_size,
+        "resolution": args.resolution,
+        "sample_mode": args.sample_mode,
+        "seed": args.seed,
+        "num_workers": args.workers,
+        "compile": args.compile,
+    }
 
 
 def resolution(value: str) -> int | None:

@@ -24,21 +24,7 @@ HELP = "compute the scaling factor a VAE needs, over a folder of images"
 def add_arguments(parser):
     parser.add_argument("images", help="folder of images (read recursively) or one image file")
     _common.add_model_arguments(parser)
-    _common.add_speed_arguments(parser)
-    parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
-    parser.add_argument(
-        "--resolution",
-        type=_common.resolution,
-        default=256,
-        help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
-    )
-    parser.add_argument(
-        "--sample-mode",
-        choices=("sample", "argmax"),
-        default="sample",
-        help="posterior sample (what training sees) or its mode (default: sample)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
+    _common.add_encoding_arguments(parser)
     parser.add_argument("--max-images", type=_common.positive_int, default=None, help="stop after this many images")
     parser.add_argument("--no-preview", action="store_true", help="do not fit the latent -> RGB preview map")
     parser.add_argument("--output", default=None, help="write the statistics to this JSON file")
@@ -57,13 +43,9 @@ def run(args) -> int:
     result = calibrate_tool(
         vae,
         args.images,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-        sample_mode=args.sample_mode,
-        seed=args.seed,
         max_images=args.max_images,
         fit_preview=not args.no_preview,
-        **_common.speed_options(args),
+        **_common.encoding_options(args),
     )
     result.vae["name"] = _common.model_name(args)
     if args.json:

@@ -21,17 +21,8 @@ def add_arguments(parser):
     parser.add_argument("images", help="folder of images (read recursively) or one image file")
     parser.add_argument("output_dir", help="cache folder (created; an unfinished cache there is completed)")
     _common.add_model_arguments(parser)
-    _common.add_speed_arguments(parser)
+    _common.add_encoding_arguments(parser)
     parser.add_argument("--shard-size", type=_common.positive_int, default=256, help="images per shard (default 256)")
-    parser.add_argument("--batch-size", type=_common.positive_int, default=8, help="images per encode (default 8)")
-    parser.add_argument(
-        "--resolution",
-        type=_common.resolution,
-        default=256,
-        help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
-    )
-    parser.add_argument("--sample-mode", choices=("sample", "argmax"), default="sample", help="default: sample")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
     parser.add_argument(
         "--raw", action="store_true", help="store raw VAE latents instead of scaled (denoiser) latents"
     )
@@ -44,13 +35,9 @@ def run(args) -> int:
         args.images,
         args.output_dir,
         shard_size=args.shard_size,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-        sample_mode=args.sample_mode,
-        seed=args.seed,
         scaled=not args.raw,
         vae_name=_common.model_name(args),
-        **_common.speed_options(args),
+        **_common.encoding_options(args),
     )
     what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
     _common.say(
