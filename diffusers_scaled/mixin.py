@@ -156,11 +156,12 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         _validation.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
-        vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-        # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
-        # raw latents back to the working dtype, then scaled in it.
-        pixels = pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype)
-        latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
+        upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+        # The img2img pipelines' order: pixels to the working dtype, then up to float32 if the VAE is upcast; raw
+        # latents back to the working dtype, then scaled in it.
+        pixels = pixels.to(dtype).to(torch.float32 if upcast else vae_dtype)
+        compiled = self._compiled(self.vae)
+        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
         return self.latent_scaling.scale(latents)
 
     def decode_latents(
@@ -215,11 +216,10 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         # raised "Can't call numpy() on Tensor that requires grad" here).
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
             device, vae_dtype = _vae.placement(self.vae)
-            vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-            latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
-            image = _vae.decode_finite(
-                self.vae, vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae)
-            )
+            upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+            latents = latents.to(device=device, dtype=torch.float32 if upcast else vae_dtype)
+            raw = self.latent_scaling.unscale(latents)
+            image = _vae.decode_finite(self.vae, vae_dtype, upcast, raw, generator, self._compiled(self.vae))
             image = _image_io.postprocess(self.image_processor, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 
