@@ -176,7 +176,7 @@ def test_bfloat16_is_never_upcast():
 
 def overflowing_fp16_pipe(part):
     """An SD pipeline (which does not upcast) whose float16 VAE overflows in `part` ("decoder" or "encoder") while
-    its float32 copy does not: the first convolution's weights are scaled up to float16's limit (still finite)."""
+    it does not in float32: the first convolution's weights are scaled up to float16's limit (still finite)."""
     components = sd_components()
     with torch.no_grad():
         weight = getattr(components["vae"], part).conv_in.weight
