@@ -1,11 +1,12 @@
 """`assert_pipelines_identical`: two pipelines hold the same components, configs and tensors, key by key;
-`shard_contents`: what a latent cache folder holds, for comparing caches.
+`shard_contents` / `file_hashes`: what a latent cache folder holds / its files' bytes, for comparing caches.
 
 For save/load round trips: what a pipeline saves, loading gives back, with nothing dropped, added or changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import torch
@@ -89,8 +90,7 @@ def assert_pipelines_identical(a, b) -> None:
 
 
 def shard_contents(folder) -> dict:
-    """Every shard's metadata and tensors (as bytes). Not the file bytes: safetensors writes the metadata keys of its
-    header in hash-map order, which differs from run to run."""
+    """Every shard's metadata and tensors (as bytes): what a cache holds, whatever the file layout."""
     shards = {}
     for name in sorted(os.listdir(folder)):
         if name.endswith(".safetensors"):
@@ -98,3 +98,12 @@ def shard_contents(folder) -> dict:
                 tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
                 shards[name] = (f.metadata(), tensors)
     return shards
+
+
+def file_hashes(folder) -> dict:
+    """SHA-256 of every file in `folder` (not recursive), by name."""
+    hashes = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
+            hashes[name] = hashlib.sha256(f.read()).hexdigest()
+    return hashes

@@ -12,10 +12,13 @@ Every shard carries its own metadata (safetensors header, strings): `format`, `v
 and `images` (per image: index, source, original size, latent shape).
 
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
-complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
-others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
-`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
-the cache is byte-identical to a single-process one.
+complete or absent. A run that is killed and started again with the same settings skips the shards that exist and
+writes the others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
+`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file.
+
+Byte-identical: two runs with the same settings and images (on the same device, dtype and thread count, which the
+latents themselves depend on), single- or multi-process, write the same bytes to every file: the shards' header
+metadata in key order (see `_safetensors_bytes`), `cache.json` with its keys in a fixed order.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Iterator
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from tqdm.auto import tqdm
 
 from .. import atomic, checks
@@ -184,8 +187,25 @@ def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings:
             )
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps(entries, sort_keys=True)
-    with atomic.replace_file(path) as tmp:
-        save_file(tensors, tmp, metadata=metadata)
+    with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(_safetensors_bytes(tensors, metadata))
+
+
+def _safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
+    """`safetensors.torch.save(tensors, metadata=metadata)` with the header's metadata in key order.
+
+    safetensors orders the tensors itself (by dtype, then name) but keeps the metadata in a Rust hash map, whose order
+    changes from one call to the next: the same shard would get other bytes on each run. Only the header's
+    `__metadata__` object is rewritten, in safetensors' own header form (compact JSON padded with spaces to a multiple
+    of 8 bytes, its length first as 8 little-endian bytes); the tensor data is unchanged.
+    """
+    data = save(tensors, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + length :]
 
 
 def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:

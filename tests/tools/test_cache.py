@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from _compare import shard_contents
+from _compare import file_hashes, shard_contents
 from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
 
@@ -39,6 +39,25 @@ def test_cache_content_and_metadata(tmp_path):
     scaling = LatentScaling.from_config(vae.config)
     for (_, scaled), (_, raw) in zip(entries, load_cache(tmp_path / "raw")):
         assert torch.equal(scaled, scaling.scale(raw))
+
+
+def test_same_settings_give_the_same_bytes(tmp_path):
+    # safetensors writes its header's metadata in hash-map order, different at each call: without ordering it, the
+    # shards of two identical runs would hold the same tensors and metadata in different bytes.
+    vae = tiny_vae_kl()
+    images = make_pil_images(5, seed=2)
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path / "one", **kwargs)
+    encode_to_cache(vae, images, tmp_path / "two", **kwargs)
+    hashes = file_hashes(tmp_path / "one")
+    assert sorted(hashes) == ["cache.json"] + [shard_name(i) for i in range(3)]
+    assert file_hashes(tmp_path / "two") == hashes
+    assert shard_contents(tmp_path / "one") == shard_contents(
+        tmp_path / "two"
+    )  # and what they hold reads back the same
+    raw = (tmp_path / "one" / shard_name(0)).read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])  # the header as written, in key order
 
 
 def test_other_settings_are_refused(tmp_path):
