@@ -1,5 +1,6 @@
 """`assert_pipelines_identical`: two pipelines hold the same components, configs and tensors, key by key;
-`shard_contents` / `file_hashes`: what a latent cache folder holds / its files' bytes, for comparing caches.
+`shard_contents` / `file_hashes`: what a latent cache folder holds / its files' bytes, for comparing caches;
+`folder_tree`: every file and folder under a path, for checking that a failed write changed nothing.
 
 For save/load round trips: what a pipeline saves, loading gives back, with nothing dropped, added or changed.
 """
@@ -107,3 +108,15 @@ def file_hashes(folder) -> dict:
         with open(os.path.join(folder, name), "rb") as f:
             hashes[name] = hashlib.sha256(f.read()).hexdigest()
     return hashes
+
+
+def folder_tree(root) -> dict:
+    """Everything under `root`: relative path -> the file's bytes, or None for a folder."""
+    found = {}
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders:
+            found[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                found[os.path.relpath(os.path.join(folder, name), root)] = f.read()
+    return found

@@ -98,27 +98,36 @@ class CalibrationResult:
 
     def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
         """
-        Sets `scaling_factor` (and `shift_factor` when `shift`) in `vae.config`, saves the VAE with `save_pretrained`
-        and the statistics next to it as `calibration.json`. No other config key changes, apart from diffusers' own
-        bookkeeping: `_diffusers_version` is the installed version, and `_name_or_path` (where the VAE was loaded
-        from, which `save_pretrained` would record as a local path) is left out.
+        Saves the VAE with `save_pretrained` and the calibrated `scaling_factor` (and `shift_factor` when `shift`) in
+        its config, with the statistics next to it as `calibration.json`, then sets the same values in `vae.config`.
+        No other config key changes, apart from diffusers' own bookkeeping: `_diffusers_version` is the installed
+        version, and `_name_or_path` (where the VAE was loaded from, which `save_pretrained` would record as a local
+        path) is left out.
+
+        All-or-nothing: the files are written to a temporary folder beside `save_directory` and moved in only when all
+        of them are complete (an existing folder keeps its other files; files of the same names are replaced). If any
+        step fails, `save_directory` and `vae.config` are as they were and no temporary file is left.
         """
         updates = {"scaling_factor": self.scaling_factor}
         if shift:
             updates["shift_factor"] = self.shift_factor
-        vae.register_to_config(**updates)
         if _distributed.is_main_process():
-            vae.save_pretrained(save_directory)
-            _drop_name_or_path(os.path.join(save_directory, "config.json"))
-            self.save(os.path.join(save_directory, CALIBRATION_FILE))
+            with atomic.transaction() as t:
+                folder = t.folder(save_directory)
+                vae.save_pretrained(folder)
+                _finish_saved_config(os.path.join(folder, "config.json"), updates)
+                self.save(os.path.join(folder, CALIBRATION_FILE))
         _distributed.barrier()
+        vae.register_to_config(**updates)
 
 
-def _drop_name_or_path(config_path: str) -> None:
+def _finish_saved_config(config_path: str, updates: dict) -> None:
+    """The config `save_pretrained` wrote, with `updates` and without `_name_or_path`, in `save_pretrained`'s format."""
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
-    if config.pop("_name_or_path", None) is not None:
-        atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
+    config.pop("_name_or_path", None)
+    config.update(updates)
+    atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _config_scaling(vae) -> LatentScaling | None:
