@@ -5,8 +5,9 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from _compare import folder_tree
 from diffusers.image_processor import VaeImageProcessor
-from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
+from fixtures import fail_each_write_step, make_pil_images, tiny_vae_kl, write_image_folder
 
 from diffusers_scaled.cli import COMMANDS, main
 from diffusers_scaled.cli.roundtrip import psnr, roundtrip
@@ -78,6 +79,28 @@ def test_calibrate_command_equals_the_function(tmp_path, vae_dir, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["scaling"] == {"scaling_factor": expected.scaling_factor}
     assert info["calibration"]["num_images"] == 3
+
+
+def test_calibrate_command_writes_both_outputs_or_neither(tmp_path, vae_dir):
+    # `--output` and `--write` together: with any one write step failing, nothing of either is left (`--traceback`
+    # lets the injected failure through the command's error handler).
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stats.json").write_text("{}", encoding="utf-8")  # an old file, to be kept on failure
+    arguments = ["--traceback", "calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
+    arguments += ["--no-preview", "--output", str(out / "stats.json"), "--write", str(out / "calibrated")]
+    before = folder_tree(out)
+
+    def unchanged():
+        assert folder_tree(out) == before
+
+    assert fail_each_write_step(lambda: main(arguments), unchanged) >= 6
+    assert sorted(os.listdir(out)) == ["calibrated", "stats.json"]
+    assert (
+        json.loads((out / "stats.json").read_text())["scaling_factor"]
+        == json.loads((out / "calibrated" / "config.json").read_text())["scaling_factor"]
+    )
 
 
 def test_encode_command(tmp_path, vae_dir, capsys):
