@@ -215,6 +215,7 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
+        `ValueError`: if a shard is damaged (truncated, overwritten, not a shard of this cache), naming it.
     """
     index = read_json(
         os.path.join(cache_dir, INDEX_FILE),
@@ -224,7 +225,14 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
         path = os.path.join(cache_dir, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
-        with safe_open(path, framework="pt") as f:
-            entries = json.loads(f.metadata()["images"])
+        try:
+            shard = safe_open(path, framework="pt")
+            entries = json.loads((shard.metadata() or {})["images"])
+        except Exception as error:  # safetensors' own errors name neither the file nor a way out
+            raise ValueError(
+                f"The shard `{path}` is damaged ({type(error).__name__}: {error}). Run the same `encode` again: it "
+                "keeps the shards that read back complete and writes this one anew."
+            ) from error
+        with shard:
             for entry in entries:
-                yield entry, f.get_tensor(entry["key"])
+                yield entry, shard.get_tensor(entry["key"])

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,6 +59,24 @@ def test_same_settings_give_the_same_bytes(tmp_path):
     raw = (tmp_path / "one" / shard_name(0)).read_bytes()
     header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
     assert list(header["__metadata__"]) == sorted(header["__metadata__"])  # the header as written, in key order
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_shard_is_named_and_the_same_encode_repairs_it(tmp_path, damage):
+    vae = tiny_vae_kl()
+    images = make_pil_images(5, seed=3)
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path, **kwargs)
+    reference = shard_contents(tmp_path)
+    shard = tmp_path / shard_name(1)
+    data = shard.read_bytes()
+    # cut short (a full disk, an interrupted copy), or another file in its place
+    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a shard")
+    with pytest.raises(ValueError, match=re.escape(f"`{shard}` is damaged") + ".*Run the same `encode` again"):
+        list(load_cache(tmp_path))
+    encode_to_cache(vae, images, tmp_path, **kwargs)
+    assert shard_contents(tmp_path) == reference
+    assert len(list(load_cache(tmp_path))) == 5
 
 
 def test_other_settings_are_refused(tmp_path):
