@@ -253,15 +253,16 @@ def encode(
 
 
 def decode(
-    vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None, compiled=None
+    vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None, compiled=None, **decode_kwargs
 ) -> torch.Tensor:
     """Decoded image batch in the VAE's output range ([-1, 1] for the usual VAEs). `compiled`: a
-    `CompiledAutoencoderKL` of `vae` to run instead."""
-    if compiled is not None:
+    `CompiledAutoencoderKL` of `vae` to run instead. `decode_kwargs`: extra arguments of the VAE's `decode` (LTX-Video's
+    `temb`)."""
+    if compiled is not None and not decode_kwargs:
         return compiled.decode(latents)
     if _decode_takes_generator(type(vae)):
-        return vae.decode(latents, return_dict=False, generator=generator)[0]
-    return vae.decode(latents, return_dict=False)[0]
+        return vae.decode(latents, return_dict=False, generator=generator, **decode_kwargs)[0]
+    return vae.decode(latents, return_dict=False, **decode_kwargs)[0]
 
 
 # float16 overflow ---------------------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def _generator_states(generator) -> list | None:
     if generator is None:
         return None
     generators = generator if isinstance(generator, list) else [generator]
-    return [(g, g.get_state()) for g in generators]
+    return [(g, g.get_state()) for g in generators if g is not None]
 
 
 def _restore(states) -> None:
@@ -316,14 +317,15 @@ def encode_finite(vae, vae_dtype, upcast, image, generator, sample_mode, compile
     return latents
 
 
-def decode_finite(vae, vae_dtype, upcast, latents, generator, compiled=None) -> torch.Tensor:
+def decode_finite(vae, vae_dtype, upcast, latents, generator, compiled=None, **decode_kwargs) -> torch.Tensor:
     """`decode` through `run_vae(vae, vae_dtype, upcast, ...)`, retried in float32 if float16 overflowed (see the
-    policy above). `latents` are raw latents in the dtype the VAE computes in."""
+    policy above). `latents` are raw latents in the dtype the VAE computes in; `decode_kwargs` go to `decode`."""
     states = _generator_states(generator)
-    image = run_vae(vae, vae_dtype, upcast, lambda: decode(vae, latents, generator, compiled))
+    image = run_vae(vae, vae_dtype, upcast, lambda: decode(vae, latents, generator, compiled, **decode_kwargs))
     if _overflowed(latents, image):
         _warn_overflow("decoding")
         _restore(states)
         latents = latents.float()
-        image = run_vae(vae, vae_dtype, True, lambda: decode(vae, latents, generator)).to(vae_dtype)
+        floats = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in decode_kwargs.items()}
+        image = run_vae(vae, vae_dtype, True, lambda: decode(vae, latents, generator, **floats)).to(vae_dtype)
     return image
