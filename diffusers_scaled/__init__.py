@@ -4,12 +4,17 @@ __version__ = "0.1.0"
 
 from ._registry import get_scaled_pipeline_class, get_stock_pipeline_class
 from .factory import scaled
+from .formats import LatentFormat
 from .loading import AutoScaledPipeline, custom_pipeline_path
 from .mixin import ScaledLatentsMixin
 from .packed import PackedLatentsMixin
 from .pipelines import (
+    ScaledFlux2Pipeline,
     ScaledFluxImg2ImgPipeline,
     ScaledFluxPipeline,
+    ScaledQwenImageEditPipeline,
+    ScaledQwenImageImg2ImgPipeline,
+    ScaledQwenImagePipeline,
     ScaledStableDiffusion3Img2ImgPipeline,
     ScaledStableDiffusion3Pipeline,
     ScaledStableDiffusionImg2ImgPipeline,
@@ -18,6 +23,8 @@ from .pipelines import (
     ScaledStableDiffusionXLImg2ImgPipeline,
     ScaledStableDiffusionXLInpaintPipeline,
     ScaledStableDiffusionXLPipeline,
+    ScaledZImageImg2ImgPipeline,
+    ScaledZImagePipeline,
 )
 from .scaling import LatentScaling
 from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache, load_cache, preview_latents
@@ -41,6 +48,13 @@ __all__ = [
     "ScaledStableDiffusion3Img2ImgPipeline",
     "ScaledFluxPipeline",
     "ScaledFluxImg2ImgPipeline",
+    "ScaledFlux2Pipeline",
+    "ScaledQwenImagePipeline",
+    "ScaledQwenImageImg2ImgPipeline",
+    "ScaledQwenImageEditPipeline",
+    "ScaledZImagePipeline",
+    "ScaledZImageImg2ImgPipeline",
+    "LatentFormat",
     "scaled",
     "CalibrationResult",
     "LatentPreview",

@@ -207,6 +207,8 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
         pixels = fmt.vae_input(pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype))
+        if fmt.encodes_one_by_one and not isinstance(generator, list):
+            generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
         latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
         latents = fmt.scale(self, latents, self.latent_scaling)
         return fmt.pack(self, latents) if packed else latents

@@ -165,3 +165,65 @@ def format_for(pipeline_class: type) -> LatentFormat:
 def proving_test(pipeline_class_name: str) -> str:
     """The test file that proves `pipeline_class_name`'s format against its stock pipeline."""
     return PROVEN[pipeline_class_name][1]
+
+
+def coverage_markdown(pipeline_names: list[str]) -> str:
+    r"""
+    The coverage section of docs/latent-spaces.md, generated from this table: one row per proven family (pipelines,
+    formula, where its numbers live, layout, proving tests), the count of exact classes among `pipeline_names` (every
+    exported pipeline class with a `vae`), and the refused ones grouped by reason.
+    """
+    proven = [n for n in PROVEN if n in pipeline_names]  # table order
+    families: dict[str, list[str]] = {}
+    for name in proven:
+        families.setdefault(PROVEN[name][0].name, []).append(name)
+    lines = [
+        f"**{len(proven)} of {len(pipeline_names)}** pipeline classes with a `vae` that diffusers exports are exact "
+        "(decode, and encode where the family has an image-conditioned pipeline, bitwise against the stock pipeline).",
+        "",
+        "| family | pipelines | raw -> denoiser | numbers read from | layout | proved by |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for family, names in families.items():
+        fmt = PROVEN[names[0]][0]
+        tests = ", ".join(f"`{t}`" for t in dict.fromkeys(PROVEN[n][1] for n in names))
+        layout = fmt.layout.description + ("; VAE fed one frame (5-D)" if fmt.frame_axis else "")
+        lines.append(
+            f"| {family} | {', '.join(f'`{n}`' for n in names)} | {fmt.formula} | {fmt.statistics.description} "
+            f"| {layout} | {tests} |"
+        )
+    refused: dict[str, list[str]] = {}
+    for name in pipeline_names:
+        if name not in PROVEN:
+            refused.setdefault(REFUSED.get(name, "not in the table"), []).append(name)
+    lines += ["", f"Refused by `scaled(...)` with a `TypeError` ({len(pipeline_names) - len(proven)}):", ""]
+    for reason, names in refused.items():
+        lines.append(f"- {reason} ({len(names)}): {', '.join(f'`{n}`' for n in names)}")
+    return "\n".join(lines) + "\n"
+
+
+def exported_vae_pipelines() -> list[str]:
+    """The names of the `DiffusionPipeline` classes the installed diffusers exports that take a `vae`, sorted."""
+    import inspect
+    import warnings
+
+    import diffusers
+    from diffusers import DiffusionPipeline
+
+    names = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in dir(diffusers):
+            try:
+                cls = getattr(diffusers, name)
+            except Exception:  # an optional backend that is not installed: not a class this environment can scale
+                continue
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, DiffusionPipeline)
+                and cls is not DiffusionPipeline
+                and cls.__name__ == name
+                and "vae" in inspect.signature(cls.__init__).parameters
+            ):
+                names.append(name)
+    return sorted(names)

@@ -35,7 +35,8 @@ FLUX_2 = LatentFormat(
     statistics=BatchNormScaling,
     layout=FLUX2_PACKED,
     sample_mode="argmax",
-    conditioned_by="Flux2Pipeline._encode_vae_image",
+    encodes_one_by_one=True,
+    conditioned_by="Flux2Pipeline.prepare_image_latents",
 )
 QWEN_IMAGE = LatentFormat(
     name="Qwen-Image",
