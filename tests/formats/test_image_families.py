@@ -66,7 +66,8 @@ def adapter_components():
     config = {k: v for k, v in components["unet"].config.items() if not k.startswith("_")}
     config.update(
         attention_head_dim=2,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
     )
     torch.manual_seed(0)
     components["unet"] = UNet2DConditionModel.from_config(config)
