@@ -619,6 +619,102 @@ def z_image_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     return {"prompt_embeds": [torch.randn(8, 16, generator=g) for _ in range(batch_size)]}
 
 
+def chroma_components() -> dict:
+    """`ChromaPipeline` / `ChromaImg2ImgPipeline` components: Flux's VAE (shift and factor), no T5 encoder."""
+    from diffusers import ChromaTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = ChromaTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=[4, 4, 8],
+        approximator_hidden_dim=32,
+        approximator_layers=1,
+        approximator_num_channels=16,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_shifted(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def lumina2_components() -> dict:
+    """`Lumina2Pipeline` components: an AutoencoderKL with a shift, no Gemma encoder."""
+    from diffusers import Lumina2Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = Lumina2Transformer2DModel(
+        sample_size=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_refiner_layers=1,
+        num_attention_heads=1,
+        num_kv_heads=1,
+        multiple_of=16,
+        norm_eps=1e-5,
+        axes_dim_rope=(4, 2, 2),
+        axes_lens=(128, 128, 128),
+        cap_feat_dim=8,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_shifted(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def cogview4_components() -> dict:
+    """`CogView4Pipeline` components: an AutoencoderKL with a `scaling_factor` only, no GLM encoder."""
+    from diffusers import CogView4Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = CogView4Transformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=4,
+        num_attention_heads=4,
+        out_channels=4,
+        text_embed_dim=32,
+        time_embed_dim=8,
+        condition_dim=4,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        base_shift=0.25, max_shift=0.75, base_image_seq_len=256, use_dynamic_shifting=True, time_shift_type="linear"
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_kl(scaling_factor=0.3611),
+        "scheduler": scheduler,
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def text_embeds(
+    batch_size: int, length: int, width: int, mask: torch.dtype | None = torch.long, seed: int = 0
+) -> dict:
+    """`prompt_embeds` of shape `(batch_size, length, width)` and, unless `mask` is None, an all-ones
+    `prompt_attention_mask` of dtype `mask`."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {"prompt_embeds": torch.randn(batch_size, length, width, generator=g)}
+    if mask is not None:
+        embeds["prompt_attention_mask"] = torch.ones(batch_size, length, dtype=mask)
+    return embeds
+
+
 def make_pil_images(n: int = 1, size: tuple[int, int] = (32, 32), seed: int = 0) -> list[PIL.Image.Image]:
     """Smooth RGB test images (gradients plus noise), `size` as PIL's (width, height)."""
     rng = np.random.default_rng(seed)

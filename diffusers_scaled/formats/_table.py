@@ -36,6 +36,10 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "PixArtAlphaPipeline": (image.PIXART, "tests/formats/test_image_families.py"),
     "SanaPipeline": (image.SANA, "tests/test_vae_types.py"),
     "SanaSprintImg2ImgPipeline": (image.SANA, "tests/test_vae_types.py"),
+    "ChromaPipeline": (image.CHROMA, "tests/formats/test_image_families.py"),
+    "ChromaImg2ImgPipeline": (image.CHROMA, "tests/formats/test_image_families.py"),
+    "Lumina2Pipeline": (image.LUMINA2, "tests/formats/test_image_families.py"),
+    "CogView4Pipeline": (image.COGVIEW4, "tests/formats/test_image_families.py"),
 }
 
 _VIDEO = (
@@ -74,18 +78,17 @@ _NOT_IMAGES = (
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline ChromaImg2ImgPipeline
-    ChromaInpaintPipeline ChromaPipeline CogView3PlusPipeline CogView4ControlPipeline CogView4Pipeline
-    CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline ErnieImagePipeline
-    Flux2KleinInpaintPipeline Flux2KleinKVPipeline Flux2KleinPipeline FluxControlImg2ImgPipeline
-    FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline FluxControlNetInpaintPipeline FluxControlNetPipeline
-    FluxControlPipeline FluxFillPipeline FluxInpaintPipeline FluxKontextInpaintPipeline GlmImagePipeline
-    HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline HunyuanDiTPipeline HunyuanImagePipeline
-    HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline JoyImageEditPlusPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline ChromaInpaintPipeline
+    CogView3PlusPipeline CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline
+    DreamLitePipeline ErnieImagePipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline Flux2KleinPipeline
+    FluxControlImg2ImgPipeline FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline FluxControlNetInpaintPipeline
+    FluxControlNetPipeline FluxControlPipeline FluxFillPipeline FluxInpaintPipeline FluxKontextInpaintPipeline
+    GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline HunyuanDiTPipeline
+    HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline JoyImageEditPlusPipeline
     Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline LEditsPPPipelineStableDiffusion
     LEditsPPPipelineStableDiffusionXL LatentConsistencyModelImg2ImgPipeline LongCatImageEditPipeline
-    LongCatImagePipeline LuminaPipeline Lumina2Pipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline
-    PRXPipeline PaintByExamplePipeline PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline
+    LongCatImagePipeline LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
+    PaintByExamplePipeline PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline
     QwenImageControlNetPipeline QwenImageEditInpaintPipeline QwenImageEditPlusPipeline QwenImageInpaintPipeline
     QwenImageLayeredPipeline SanaControlNetPipeline SanaPAGPipeline SanaSprintPipeline SemanticStableDiffusionPipeline
     StableDiffusion3ControlNetInpaintingPipeline StableDiffusion3ControlNetPipeline StableDiffusion3InpaintPipeline

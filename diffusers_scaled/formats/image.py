@@ -70,3 +70,17 @@ SANA = LatentFormat(
     formula="`f * z` (deterministic encoder output `.latent`)",
     conditioned_by="SanaSprintImg2ImgPipeline.prepare_latents",
 )
+CHROMA = LatentFormat(
+    name="Chroma",
+    formula="`(z - shift) * f`, then packed",
+    layout=FLUX_PACKED,
+    conditioned_by="ChromaImg2ImgPipeline._encode_vae_image",
+)
+LUMINA2 = LatentFormat(
+    name="Lumina2",
+    formula="`(z - shift) * f`",
+)
+COGVIEW4 = LatentFormat(
+    name="CogView4",
+    formula="`f * z`",
+)
