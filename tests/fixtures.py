@@ -477,6 +477,17 @@ def sana_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
 # matters. No text encoders: the tests pass prompt embeddings. Non-trivial statistics everywhere.
 
 
+def _without_text_encoder(transformer, vae, scheduler=None) -> dict:
+    """Components of a transformer pipeline whose tests pass prompt embeddings instead of a text encoder."""
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": scheduler or FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
 def qwenimage_components(edit: bool = False) -> dict:
     """`QwenImagePipeline` / `QwenImageImg2ImgPipeline` components (with `edit`, `QwenImageEditPipeline`'s: a
     `processor` slot too). `AutoencoderKLQwenImage` has a scale factor of 4 and 5-D latents (one frame for images);
@@ -506,13 +517,7 @@ def qwenimage_components(edit: bool = False) -> dict:
         latents_mean=mean,
         latents_std=std,
     )
-    components = {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    components = _without_text_encoder(transformer, vae)
     if edit:
         components["processor"] = None
     return components
@@ -562,13 +567,7 @@ def flux2_components() -> dict:
     with torch.no_grad():
         vae.bn.running_mean.copy_(torch.tensor(mean))
         vae.bn.running_var.copy_(torch.tensor(std) ** 2)
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae)
 
 
 def flux2_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
@@ -604,13 +603,7 @@ def z_image_components() -> dict:
         transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token.data))
         transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token.data))
     vae = tiny_vae_kl(latent_channels=16, scaling_factor=0.3611, shift_factor=0.1159)
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae)
 
 
 def z_image_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
@@ -637,13 +630,7 @@ def chroma_components() -> dict:
         approximator_layers=1,
         approximator_num_channels=16,
     )
-    return {
-        "transformer": transformer,
-        "vae": tiny_vae_shifted(),
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, tiny_vae_shifted())
 
 
 def lumina2_components() -> dict:
@@ -666,13 +653,7 @@ def lumina2_components() -> dict:
         axes_lens=(128, 128, 128),
         cap_feat_dim=8,
     )
-    return {
-        "transformer": transformer,
-        "vae": tiny_vae_shifted(),
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, tiny_vae_shifted())
 
 
 def cogview4_components() -> dict:
@@ -694,13 +675,7 @@ def cogview4_components() -> dict:
     scheduler = FlowMatchEulerDiscreteScheduler(
         base_shift=0.25, max_shift=0.75, base_image_seq_len=256, use_dynamic_shifting=True, time_shift_type="linear"
     )
-    return {
-        "transformer": transformer,
-        "vae": tiny_vae_kl(scaling_factor=0.3611),
-        "scheduler": scheduler,
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
 
 
 def text_embeds(

@@ -8,6 +8,7 @@ into tokens. The tiny VAE's running statistics are set to non-default values. Fl
 import numpy as np
 import pytest
 import torch
+from _compare import assert_images_equal
 from diffusers import Flux2Pipeline
 from fixtures import flux2_components, flux2_prompt_embeds, generator, make_pil_images
 
@@ -42,10 +43,7 @@ def test_decode_packed_latents_equals_pipeline_output(pipe, output_type):
     expected = generate(pipe, output_type)
     with torch.no_grad():
         images = pipe.decode_latents(latents, height=HEIGHT, width=WIDTH, output_type=output_type)
-    if output_type == "np":
-        assert np.array_equal(images, expected)
-    else:
-        assert torch.equal(images, expected)
+    assert_images_equal(images, expected)
 
 
 def test_decode_with_a_reference_image_equals_pipeline_output(pipe):

@@ -10,6 +10,7 @@ import inspect
 import numpy as np
 import pytest
 import torch
+from _compare import assert_images_equal
 from diffusers import QwenImageEditPipeline, QwenImageImg2ImgPipeline, QwenImagePipeline
 from fixtures import generator, make_pil_images, qwenimage_components, qwenimage_prompt_embeds
 
@@ -57,10 +58,7 @@ def test_decode_packed_latents_equals_pipeline_output(pipe, output_type):
     expected = generate(pipe, output_type)
     with torch.no_grad():
         images = pipe.decode_latents(latents, height=HEIGHT, width=WIDTH, output_type=output_type)
-    if output_type == "np":
-        assert np.array_equal(images, expected)
-    else:
-        assert torch.equal(images, expected)
+    assert_images_equal(images, expected)
 
 
 def test_decode_unpacked_latents_equals_pipeline_output(pipe):
