@@ -15,7 +15,7 @@ import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _vae, _validation
+from . import _image_io, _vae, _validation, checks
 from .formats import LatentFormat
 
 
@@ -134,7 +134,7 @@ class LatentsCodecMixin:
         """
         fmt = self.latent_format
         sample_mode = fmt.sample_mode if sample_mode is None else sample_mode
-        _validation.check_sample_mode(sample_mode)
+        checks.check_sample_mode(sample_mode)
         if not isinstance(packed, bool):
             raise TypeError(f"`packed` must be a bool, got {type(packed).__name__}.")
         if packed and not fmt.packs:
@@ -143,11 +143,12 @@ class LatentsCodecMixin:
                 f"latents ({fmt.name}) are not packed."
             )
         processor = fmt.processor(self)
-        image = _validation.check_image(image, self.vae, processor, height, width)
+        _validation.check_image(image, self.vae, processor, height, width)
+        image = _image_io.convert_to_rgb(image, self.vae, processor, height, width)
         device, vae_dtype = _vae.placement(self.vae)
         pixels = fmt.preprocess(self, image, height, width, device)
         _validation.check_pixels(pixels, self.vae)
-        _validation.check_generator(generator, pixels.shape[0])
+        checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
@@ -219,11 +220,12 @@ class LatentsCodecMixin:
         ```
         """
         fmt = self.latent_format
-        _validation.check_output_type(output_type)
+        checks.check_output_type(output_type)
         latents = fmt.unpack(self, latents, height, width, num_frames)
-        confirm_finite = _validation.check_latents(
-            latents, self.vae, output_type, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
+        _validation.check_latents(
+            latents, self.vae, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
         )
+        confirm_finite = _validation.start_finite_check("latents", latents, host_copy_follows=output_type != "pt")
 
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
         # raised "Can't call numpy() on Tensor that requires grad" here).

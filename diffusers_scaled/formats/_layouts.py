@@ -20,7 +20,53 @@ from __future__ import annotations
 
 import torch
 
-from .. import _validation
+
+def check_packed_latents_size(
+    latents: torch.Tensor,
+    height: int,
+    width: int,
+    vae_scale_factor: int,
+    latent_channels: int | None = None,
+    patch_size: int = 2,
+) -> None:
+    """
+    Latents, packed into `patch_size` x `patch_size` patches (Flux: `(batch, patches, channels * 4)`) or unpacked
+    (`(batch, channels, h, w)`), that fit an image of `height` x `width` pixels.
+
+    The sizes are Flux's `_unpack_latents` rule: the latent grid is `patch_size * (height // (vae_scale_factor *
+    patch_size))` high, and as wide by the same rule.
+    """
+    for name, value in (("height", height), ("width", width), ("vae_scale_factor", vae_scale_factor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+    if not isinstance(latents, torch.Tensor):
+        raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.")
+    step = vae_scale_factor * patch_size
+    grid_height, grid_width = height // step, width // step
+    if grid_height == 0 or grid_width == 0:
+        raise ValueError(
+            f"`height` and `width` must be at least {step} pixels (the VAE's scale factor {vae_scale_factor} times "
+            f"the patch size {patch_size}); got height={height}, width={width}."
+        )
+    if latents.ndim == 3:
+        channels = latents.shape[2] // (patch_size * patch_size) if latent_channels is None else latent_channels
+        expected = (latents.shape[0], grid_height * grid_width, channels * patch_size * patch_size)
+        layout = f"packed latents ({patch_size}x{patch_size} patches of {channels} latent channels)"
+    elif latents.ndim == 4:
+        channels = latents.shape[1] if latent_channels is None else latent_channels
+        expected = (latents.shape[0], channels, grid_height * patch_size, grid_width * patch_size)
+        layout = "unpacked latents"
+    else:
+        raise ValueError(
+            "`latents` must be packed (batch, patches, channels) or unpacked (batch, channels, height, width); got "
+            f"shape {tuple(latents.shape)}."
+        )
+    if tuple(latents.shape) != expected:
+        raise ValueError(
+            f"`latents` of shape {tuple(latents.shape)} do not fit height={height}, width={width}: {layout} for an image "
+            f"of height {height} and width {width} must have shape (batch, {', '.join(map(str, expected[1:]))}), here {expected}. "
+            "Pass the `height` and `width` given to the pipeline call."
+        )
 
 
 class Layout:
@@ -76,9 +122,7 @@ class FluxPacking(Layout):
     def unpack(self, pipe, latents: torch.Tensor, height: int | None, width: int | None) -> torch.Tensor:
         if not self.is_packed(latents):
             return latents
-        _validation.check_packed_latents_size(
-            latents, height, width, pipe.vae_scale_factor, self.unpacked_channels(pipe)
-        )
+        check_packed_latents_size(latents, height, width, pipe.vae_scale_factor, self.unpacked_channels(pipe))
         return pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor)
 
 
@@ -124,7 +168,7 @@ class Flux2Packing(Layout):
     def unpack(self, pipe, latents: torch.Tensor, height: int | None, width: int | None) -> torch.Tensor:
         if not self.is_packed(latents):
             return latents
-        _validation.check_packed_latents_size(
+        check_packed_latents_size(
             latents, height, width, pipe.vae_scale_factor, getattr(pipe.vae.config, "latent_channels", None)
         )
         grid_height = 2 * (int(height) // (pipe.vae_scale_factor * 2)) // 2
