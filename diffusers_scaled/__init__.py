@@ -10,6 +10,8 @@ from .packed import PackedLatentsMixin
 from .pipelines import (
     ScaledFluxImg2ImgPipeline,
     ScaledFluxPipeline,
+    ScaledLTXImageToVideoPipeline,
+    ScaledLTXPipeline,
     ScaledStableDiffusion3Img2ImgPipeline,
     ScaledStableDiffusion3Pipeline,
     ScaledStableDiffusionImg2ImgPipeline,
@@ -18,6 +20,8 @@ from .pipelines import (
     ScaledStableDiffusionXLImg2ImgPipeline,
     ScaledStableDiffusionXLInpaintPipeline,
     ScaledStableDiffusionXLPipeline,
+    ScaledWanImageToVideoPipeline,
+    ScaledWanPipeline,
 )
 from .scaling import LatentScaling
 from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache, load_cache, preview_latents
@@ -41,6 +45,10 @@ __all__ = [
     "ScaledStableDiffusion3Img2ImgPipeline",
     "ScaledFluxPipeline",
     "ScaledFluxImg2ImgPipeline",
+    "ScaledWanPipeline",
+    "ScaledWanImageToVideoPipeline",
+    "ScaledLTXPipeline",
+    "ScaledLTXImageToVideoPipeline",
     "scaled",
     "CalibrationResult",
     "LatentPreview",

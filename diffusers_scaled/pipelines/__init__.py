@@ -2,6 +2,8 @@
 
 from .pipeline_scaled_flux import ScaledFluxPipeline
 from .pipeline_scaled_flux_img2img import ScaledFluxImg2ImgPipeline
+from .pipeline_scaled_ltx import ScaledLTXPipeline
+from .pipeline_scaled_ltx_image2video import ScaledLTXImageToVideoPipeline
 from .pipeline_scaled_stable_diffusion import ScaledStableDiffusionPipeline
 from .pipeline_scaled_stable_diffusion_3 import ScaledStableDiffusion3Pipeline
 from .pipeline_scaled_stable_diffusion_3_img2img import ScaledStableDiffusion3Img2ImgPipeline
@@ -10,6 +12,8 @@ from .pipeline_scaled_stable_diffusion_inpaint import ScaledStableDiffusionInpai
 from .pipeline_scaled_stable_diffusion_xl import ScaledStableDiffusionXLPipeline
 from .pipeline_scaled_stable_diffusion_xl_img2img import ScaledStableDiffusionXLImg2ImgPipeline
 from .pipeline_scaled_stable_diffusion_xl_inpaint import ScaledStableDiffusionXLInpaintPipeline
+from .pipeline_scaled_wan import ScaledWanPipeline
+from .pipeline_scaled_wan_i2v import ScaledWanImageToVideoPipeline
 
 
 __all__ = [
@@ -23,4 +27,8 @@ __all__ = [
     "ScaledStableDiffusion3Img2ImgPipeline",
     "ScaledFluxPipeline",
     "ScaledFluxImg2ImgPipeline",
+    "ScaledWanPipeline",
+    "ScaledWanImageToVideoPipeline",
+    "ScaledLTXPipeline",
+    "ScaledLTXImageToVideoPipeline",
 ]
