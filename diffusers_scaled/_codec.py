@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from diffusers.image_processor import VaeImageProcessor
 
+from .formats import LatentFormat
 from .mixin import ScaledLatentsMixin
 from .scaling import LatentScaling
 
@@ -45,6 +46,7 @@ class VaeCodec(ScaledLatentsMixin):
     """
 
     honour_force_upcast = True
+    latent_format = LatentFormat(name="VAE", formula="`LatentScaling` from `vae.config`, or the one given")
 
     def __init__(
         self,

@@ -90,10 +90,13 @@ def _image_channels(vae) -> int:
 # decode_latents -----------------------------------------------------------------------------------------------------
 
 
-def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Callable[[], None]:
+def check_latents(
+    latents, vae, output_type: str = "pt", ndim: int = 4, channels: int | None = None
+) -> Callable[[], None]:
     """
     `decode_latents`' input: a non-empty floating-point tensor of shape (batch, latent_channels, height, width) with
-    finite values; (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs.
+    finite values; (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs. `channels`: the
+    expected channel count (the latent format's unpacked form); by default the VAE config's `latent_channels`.
 
     Returns a callable to run once the decoded images are on the host: it raises if the latents held NaN or inf and
     that could not be checked without a device sync (accelerator tensors); it does nothing otherwise.
@@ -119,7 +122,7 @@ def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Calla
             f"`latents` must be a floating-point tensor; got dtype {latents.dtype}. Latents are never integers: "
             "did you pass image pixels?"
         )
-    channels = _latent_channels(vae)
+    channels = _latent_channels(vae) if channels is None else channels
     if channels is not None and latents.shape[1] != channels:
         hint = ""
         if latents.shape[1] in (1, 3) and channels not in (1, 3):

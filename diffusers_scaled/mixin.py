@@ -1,14 +1,38 @@
-"""`ScaledLatentsMixin`: `encode_latents` / `decode_latents` for any pipeline with a `vae` and an `image_processor`."""
+"""`ScaledLatentsMixin`: `encode_latents` / `decode_latents` for the pipelines whose latent format this package knows
+(`diffusers_scaled.formats`)."""
 
 from __future__ import annotations
+
+import functools
+import sys
 
 import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _compile, _image_io, _vae, _validation
+from . import _compile, _vae, _validation
 from ._saving import SelfDescribingPipelineMixin
-from .scaling import LatentScaling
+from .formats import LatentFormat, format_for
+
+
+def _called_by_diffusers() -> bool:
+    """Whether the caller of `decode_latents` is diffusers' own code (a stock `__call__`), not the user's."""
+    caller = sys._getframe(2)  # 0: this function, 1: the `decode_latents` wrapper, 2: its caller
+    return caller.f_globals.get("__name__", "").partition(".")[0] == "diffusers"
+
+
+def _stock_calls_keep_the_stock_method(method):
+    # The stock `__call__` of some pipelines (StableDiffusionAdapterPipeline, the AnimateDiff, CogVideoX, SVD ones)
+    # calls its own deprecated `self.decode_latents(...)`, each with its own signature. Those calls reach the stock
+    # method with their arguments untouched, so generation stays exactly the stock pipeline's; every other caller gets
+    # this package's method.
+    @functools.wraps(method)
+    def decode_latents(self, *args, **kwargs):
+        if _called_by_diffusers():
+            return super(ScaledLatentsMixin, self).decode_latents(*args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    return decode_latents
 
 
 class ScaledLatentsMixin(SelfDescribingPipelineMixin):
@@ -40,6 +64,7 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
     """
 
     honour_force_upcast: bool = False
+    latent_format: LatentFormat | None = None
     _vae_compile: _compile.VaeCompileCache | None = None
 
     def __init_subclass__(cls, **kwargs):
@@ -48,8 +73,13 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
             cls.honour_force_upcast = any(
                 "upcast_vae" in vars(base) for base in cls.__mro__ if not issubclass(base, ScaledLatentsMixin)
             )
-        from ._registry import register  # deferred: the registry imports the pipelines, which import this module
+        from ._registry import register, stock_pipeline_class  # deferred: the registry imports the pipelines
 
+        stock = stock_pipeline_class(cls)
+        if cls.latent_format is None and stock is not None:
+            # The explicit family table, at class creation: an unproven pipeline is refused here with its reason,
+            # never by an error inside `encode_latents` / `decode_latents`.
+            cls.latent_format = format_for(stock)
         register(cls)
 
     def enable_vae_compile(self, min_calls: int = 2, max_shapes: int = 8, **compile_kwargs) -> None:
@@ -89,18 +119,20 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         return None if self._vae_compile is None else self._vae_compile.get(vae)
 
     @property
-    def latent_scaling(self) -> LatentScaling:
-        """The scaling between this pipeline's raw VAE latents and its denoiser latents, read from `vae.config`."""
-        return LatentScaling.from_config(self.vae.config)
+    def latent_scaling(self):
+        """The scaling between this pipeline's raw VAE latents and its denoiser latents, read from the VAE (config or
+        buffers, as the pipeline's latent format says): a [`LatentScaling`] for the config-scaled families."""
+        return self.latent_format.scaling(self.vae)
 
     def encode_latents(
         self,
         image: PipelineImageInput,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        sample_mode: str = "sample",
+        sample_mode: str | None = None,
         height: int | None = None,
         width: int | None = None,
         dtype: torch.dtype | None = None,
+        packed: bool = False,
     ) -> torch.Tensor:
         r"""
         Encodes images into scaled latents, ready for the denoiser.
@@ -120,9 +152,10 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
                 Generator for the posterior sample. A list holds one generator per image, and each image is then encoded
                 on its own, as the img2img pipelines do.
-            sample_mode (`str`, *optional*, defaults to `"sample"`):
+            sample_mode (`str`, *optional*):
                 `"sample"` draws from the VAE's posterior, `"argmax"` takes its mode (deterministic). VAEs without a
-                posterior (`AutoencoderTiny`) ignore it.
+                posterior (`AutoencoderTiny`) ignore it. Defaults to what the family's stock image-conditioned
+                pipeline uses: `"sample"`, or `"argmax"` for Flux.2 and Qwen-Image edit (`latent_format.sample_mode`).
             height (`int`, *optional*):
                 Height to resize to; by default the image's own, rounded down to a multiple of the VAE's scale factor.
             width (`int`, *optional*):
@@ -130,10 +163,14 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
             dtype (`torch.dtype`, *optional*):
                 Dtype of the returned latents; defaults to the VAE's dtype. The VAE itself computes in its own dtype,
                 or in float32 when it is float16 and upcast (see `honour_force_upcast`).
+            packed (`bool`, *optional*, defaults to `False`):
+                For families whose denoiser works on packed latents (Flux.1, Flux.2, Qwen-Image): whether to return
+                them packed, `(batch, tokens, channels)`, the form the transformer sees, instead of the unpacked form
+                (see docs/latent-spaces.md for each family's forms). Other families raise a `ValueError` for `True`.
 
         Returns:
-            `torch.Tensor`: latents of shape `(batch, latent_channels, height // f, width // f)` on the pipeline's
-            execution device, where `f` is `vae_scale_factor`.
+            `torch.Tensor`: the latents on the pipeline's execution device; unpacked, `(batch, latent_channels,
+            height // f, width // f)` for most families (`f` is `vae_scale_factor`), or the family's own forms.
 
         Examples:
 
@@ -148,10 +185,20 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         ...     latents = pipe.encode_latents(image, generator=torch.Generator().manual_seed(0))
         ```
         """
+        fmt = self.latent_format
+        sample_mode = fmt.sample_mode if sample_mode is None else sample_mode
         _validation.check_sample_mode(sample_mode)
-        image = _validation.check_image(image, self.vae, self.image_processor, height, width)
+        if not isinstance(packed, bool):
+            raise TypeError(f"`packed` must be a bool, got {type(packed).__name__}.")
+        if packed and not fmt.packs:
+            raise ValueError(
+                f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
+                f"latents ({fmt.name}) are not packed."
+            )
+        processor = fmt.processor(self)
+        image = _validation.check_image(image, self.vae, processor, height, width)
         device, vae_dtype = _vae.placement(self.vae)
-        pixels = _image_io.preprocess(self.image_processor, image, height, width, device)
+        pixels = fmt.preprocess(self, image, height, width, device)
         _validation.check_pixels(pixels, self.vae)
         _validation.check_generator(generator, pixels.shape[0])
 
@@ -159,16 +206,21 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
-        pixels = pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype)
+        pixels = fmt.vae_input(pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype))
         latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
-        return self.latent_scaling.scale(latents)
+        latents = fmt.scale(self, latents, self.latent_scaling)
+        return fmt.pack(self, latents) if packed else latents
 
+    @_stock_calls_keep_the_stock_method
     def decode_latents(
         self,
         latents: torch.Tensor,
         output_type: str = "np",
         generator: torch.Generator | None = None,
         return_dict: bool = False,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
     ):
         r"""
         Decodes scaled latents (for example `pipe(..., output_type="latent").images`) into images.
@@ -183,7 +235,9 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
 
         Args:
             latents (`torch.Tensor`):
-                Scaled latents of shape `(batch, latent_channels, height, width)`.
+                Scaled latents as the pipeline returns them with `output_type="latent"`: `(batch, latent_channels,
+                height, width)` for most families; packed `(batch, tokens, channels)` (Flux.1, Flux.2, Qwen-Image,
+                with `height` and `width`) or the family's unpacked form (see docs/latent-spaces.md).
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` returns a float32 `np.ndarray` of shape `(batch, H, W, 3)` in [0, 1], the same as the deprecated
                 diffusers `decode_latents`; `"pil"` a list of `PIL.Image.Image`; `"pt"` a `torch.Tensor` of shape
@@ -192,6 +246,13 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
                 Passed to VAEs whose decoder samples (`ConsistencyDecoderVAE`); others ignore it.
             return_dict (`bool`, *optional*, defaults to `False`):
                 Whether to return an [`~pipelines.ImagePipelineOutput`] instead of the images alone.
+            height (`int`, *optional*):
+                Height in pixels of the image packed latents stand for, the `height` given to the pipeline call.
+                Required for packed latents, unused otherwise.
+            width (`int`, *optional*):
+                Width in pixels, as `height`.
+            num_frames (`int`, *optional*):
+                Frames of the video packed video latents stand for; image pipelines ignore it.
 
         Returns:
             The images in the form `output_type` names, or an [`~pipelines.ImagePipelineOutput`] holding them when
@@ -208,8 +269,12 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
         >>> image = pipe.decode_latents(latents, output_type="pil")[0]
         ```
         """
+        fmt = self.latent_format
         _validation.check_output_type(output_type)
-        confirm_finite = _validation.check_latents(latents, self.vae, output_type)
+        latents = fmt.unpack(self, latents, height, width, num_frames)
+        confirm_finite = _validation.check_latents(
+            latents, self.vae, output_type, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
+        )
 
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
         # raised "Can't call numpy() on Tensor that requires grad" here).
@@ -217,10 +282,9 @@ class ScaledLatentsMixin(SelfDescribingPipelineMixin):
             device, vae_dtype = _vae.placement(self.vae)
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
             latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
-            image = _vae.decode_finite(
-                self.vae, vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae)
-            )
-            image = _image_io.postprocess(self.image_processor, image, output_type)
+            raw = fmt.unscale(self, latents, self.latent_scaling)
+            image = fmt.vae_output(_vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae)))
+            image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 
         if not return_dict:

@@ -1,0 +1,167 @@
+"""Which diffusers pipeline is which latent format: an explicit table, not duck typing.
+
+Every `DiffusionPipeline` class the installed diffusers exports that takes a `vae` is either in `PROVEN` (mapped to
+its family's format, with the test that checks it against the stock pipeline) or in `REFUSED` (with the reason);
+`tests/formats/test_table.py` walks diffusers' exports and fails on any class that is in neither, so a new diffusers
+release cannot slip an unproven class in. docs/latent-spaces.md's coverage table is generated from this table.
+"""
+
+from __future__ import annotations
+
+from . import image, video
+from ._base import LatentFormat
+
+
+# pipeline class name -> (format, the test that proves decode (and encode, for the conditioned pipelines) bitwise)
+PROVEN: dict[str, tuple[LatentFormat, str]] = {
+    "StableDiffusionPipeline": (image.STABLE_DIFFUSION, "tests/pipelines/test_pipelines_generation.py"),
+    "StableDiffusionImg2ImgPipeline": (image.STABLE_DIFFUSION, "tests/pipelines/test_pipelines_generation.py"),
+    "StableDiffusionInpaintPipeline": (image.STABLE_DIFFUSION, "tests/pipelines/test_pipelines_generation.py"),
+    "LatentConsistencyModelPipeline": (image.STABLE_DIFFUSION, "tests/formats/test_image_families.py"),
+    "StableDiffusionXLPipeline": (image.STABLE_DIFFUSION_XL, "tests/test_latent_spaces.py"),
+    "StableDiffusionXLImg2ImgPipeline": (image.STABLE_DIFFUSION_XL, "tests/test_latent_spaces.py"),
+    "StableDiffusionXLInpaintPipeline": (image.STABLE_DIFFUSION_XL, "tests/test_latent_spaces.py"),
+    "StableDiffusion3Pipeline": (image.STABLE_DIFFUSION_3, "tests/pipelines/test_sd3.py"),
+    "StableDiffusion3Img2ImgPipeline": (image.STABLE_DIFFUSION_3, "tests/pipelines/test_sd3.py"),
+    "FluxPipeline": (image.FLUX, "tests/pipelines/test_flux.py"),
+    "FluxImg2ImgPipeline": (image.FLUX, "tests/pipelines/test_flux.py"),
+    "FluxKontextPipeline": (image.FLUX, "tests/test_factory.py"),
+    "Flux2Pipeline": (image.FLUX_2, "tests/pipelines/test_flux2.py"),
+    "QwenImagePipeline": (image.QWEN_IMAGE, "tests/pipelines/test_qwenimage.py"),
+    "QwenImageImg2ImgPipeline": (image.QWEN_IMAGE, "tests/pipelines/test_qwenimage.py"),
+    "QwenImageEditPipeline": (image.QWEN_IMAGE_EDIT, "tests/pipelines/test_qwenimage.py"),
+    "ZImagePipeline": (image.Z_IMAGE, "tests/pipelines/test_z_image.py"),
+    "ZImageImg2ImgPipeline": (image.Z_IMAGE, "tests/pipelines/test_z_image.py"),
+    "PixArtSigmaPipeline": (image.PIXART, "tests/test_factory.py"),
+    "PixArtAlphaPipeline": (image.PIXART, "tests/formats/test_image_families.py"),
+    "SanaPipeline": (image.SANA, "tests/test_vae_types.py"),
+    "SanaSprintImg2ImgPipeline": (image.SANA, "tests/test_vae_types.py"),
+}
+
+_VIDEO = (
+    "a video pipeline whose latent format is not proven yet",
+    """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
+    AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
+    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline CogVideoXImageToVideoPipeline
+    CogVideoXPipeline CogVideoXVideoToVideoPipeline Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
+    Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
+    CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
+    HeliosPipeline HeliosPyramidPipeline HunyuanSkyreelsImageToVideoPipeline HunyuanVideo15ImageToVideoPipeline
+    HunyuanVideo15Pipeline HunyuanVideoFramepackPipeline HunyuanVideoImageToVideoPipeline HunyuanVideoPipeline
+    I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline
+    LTX2ConditionPipeline LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline
+    LTX2InContextPipeline LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
+    LTXConditionPipeline LTXI2VLongMultiPromptPipeline LTXImageToVideoPipeline LTXLatentUpsamplePipeline LTXPipeline
+    LattePipeline LucyEditPipeline MochiPipeline MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline
+    SanaImageToVideoPipeline SanaVideoPipeline SanaWMLTX2Refiner SanaWMPipeline
+    SkyReelsV2DiffusionForcingImageToVideoPipeline SkyReelsV2DiffusionForcingPipeline
+    SkyReelsV2DiffusionForcingVideoToVideoPipeline SkyReelsV2ImageToVideoPipeline SkyReelsV2Pipeline
+    StableVideoDiffusionPipeline TextToVideoSDPipeline TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline
+    VideoToVideoSDPipeline WanAnimatePipeline WanImageToVideoPipeline WanPipeline WanVACEPipeline
+    WanVideoToVideoPipeline""",
+)
+_AUDIO = (
+    "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
+    """AceStepPipeline AudioLDM2Pipeline AudioLDMPipeline LongCatAudioDiTPipeline MusicLDMPipeline
+    StableAudio3AudioToAudioPipeline StableAudio3InpaintPipeline StableAudio3Pipeline StableAudioPipeline""",
+)
+_NOT_IMAGES = (
+    "its outputs are not images decoded by `image_processor.postprocess` (depth, normals, proteins, RGB-D, or a "
+    "second output beside the image)",
+    """MarigoldDepthPipeline MarigoldIntrinsicsPipeline MarigoldNormalsPipeline RFD4ProteinaPipeline
+    StableDiffusionLDM3DPipeline UniDiffuserPipeline VersatileDiffusionPipeline""",
+)
+_NOT_PROVEN = (
+    "an image pipeline no test checks against its stock `__call__` yet",
+    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline ChromaImg2ImgPipeline
+    ChromaInpaintPipeline ChromaPipeline CogView3PlusPipeline CogView4ControlPipeline CogView4Pipeline
+    CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline ErnieImagePipeline
+    Flux2KleinInpaintPipeline Flux2KleinKVPipeline Flux2KleinPipeline FluxControlImg2ImgPipeline
+    FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline FluxControlNetInpaintPipeline FluxControlNetPipeline
+    FluxControlPipeline FluxFillPipeline FluxInpaintPipeline FluxKontextInpaintPipeline GlmImagePipeline
+    HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline HunyuanDiTPipeline HunyuanImagePipeline
+    HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline JoyImageEditPlusPipeline
+    Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline LEditsPPPipelineStableDiffusion
+    LEditsPPPipelineStableDiffusionXL LatentConsistencyModelImg2ImgPipeline LongCatImageEditPipeline
+    LongCatImagePipeline LuminaPipeline Lumina2Pipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline
+    PRXPipeline PaintByExamplePipeline PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline
+    QwenImageControlNetPipeline QwenImageEditInpaintPipeline QwenImageEditPlusPipeline QwenImageInpaintPipeline
+    QwenImageLayeredPipeline SanaControlNetPipeline SanaPAGPipeline SanaSprintPipeline SemanticStableDiffusionPipeline
+    StableDiffusion3ControlNetInpaintingPipeline StableDiffusion3ControlNetPipeline StableDiffusion3InpaintPipeline
+    StableDiffusion3PAGImg2ImgPipeline StableDiffusion3PAGPipeline StableDiffusionAdapterPipeline
+    StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetImg2ImgPipeline
+    StableDiffusionControlNetInpaintPipeline StableDiffusionControlNetPAGInpaintPipeline
+    StableDiffusionControlNetPAGPipeline StableDiffusionControlNetPipeline StableDiffusionControlNetXSPipeline
+    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy
+    StableDiffusionInstructPix2PixPipeline StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
+    StableDiffusionPAGImg2ImgPipeline StableDiffusionPAGInpaintPipeline StableDiffusionPAGPipeline
+    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPipelineSafe
+    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
+    StableDiffusionXLAdapterPipeline StableDiffusionXLControlNetImg2ImgPipeline
+    StableDiffusionXLControlNetInpaintPipeline StableDiffusionXLControlNetPAGImg2ImgPipeline
+    StableDiffusionXLControlNetPAGPipeline StableDiffusionXLControlNetPipeline
+    StableDiffusionXLControlNetUnionImg2ImgPipeline StableDiffusionXLControlNetUnionInpaintPipeline
+    StableDiffusionXLControlNetUnionPipeline StableDiffusionXLControlNetXSPipeline
+    StableDiffusionXLInstructPix2PixPipeline StableDiffusionXLPAGImg2ImgPipeline StableDiffusionXLPAGInpaintPipeline
+    StableDiffusionXLPAGPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline VersatileDiffusionDualGuidedPipeline
+    VersatileDiffusionImageVariationPipeline VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline
+    VisualClozePipeline ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageInpaintPipeline
+    ZImageOmniPipeline""",
+)
+
+# pipeline class name -> why `scaled()` refuses it
+REFUSED: dict[str, str] = {
+    name: reason for reason, names in (_VIDEO, _AUDIO, _NOT_IMAGES, _NOT_PROVEN) for name in names.split()
+}
+
+PROVEN.update(video.VIDEO_PROVEN)
+
+
+def _proven_name(pipeline_class: type) -> str | None:
+    # The first class in the MRO that diffusers exports under its own name and the table maps: a user's subclass of a
+    # stock pipeline has that pipeline's format.
+    import diffusers
+
+    for base in pipeline_class.__mro__:
+        name = base.__name__
+        if name in PROVEN and base.__module__.split(".")[0] == "diffusers" and getattr(diffusers, name, None) is base:
+            return name
+    return None
+
+
+def covered_families() -> list[str]:
+    """The names of the families with at least one proven pipeline, in table order."""
+    return list(dict.fromkeys(fmt.name for fmt, _ in PROVEN.values()))
+
+
+def format_for(pipeline_class: type) -> LatentFormat:
+    r"""
+    The latent format of a diffusers pipeline class (or of a subclass of one), from the explicit table.
+
+    Args:
+        pipeline_class (`type`): a diffusers pipeline class, e.g. `QwenImagePipeline`.
+
+    Returns:
+        `LatentFormat`: its family's format.
+
+    Raises:
+        `TypeError`: no proven format covers `pipeline_class`; the message names the reason and the covered families.
+    """
+    name = _proven_name(pipeline_class)
+    if name is not None:
+        return PROVEN[name][0]
+    reason = next((REFUSED[b.__name__] for b in pipeline_class.__mro__ if b.__name__ in REFUSED), None)
+    why = reason or "no latent format of this package covers it"
+    raise TypeError(
+        f"`{pipeline_class.__name__}` has no proven latent format ({why}), so `encode_latents` / `decode_latents` "
+        f"could not be exact for it. Covered families: {', '.join(covered_families())}; docs/latent-spaces.md lists "
+        "every pipeline class. For a pipeline of your own whose latents follow one of these families, set "
+        "`latent_format` on your subclass (e.g. `latent_format = diffusers_scaled.formats.image.STABLE_DIFFUSION`)."
+    )
+
+
+def proving_test(pipeline_class_name: str) -> str:
+    """The test file that proves `pipeline_class_name`'s format against its stock pipeline."""
+    return PROVEN[pipeline_class_name][1]
