@@ -354,4 +354,10 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "WanPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanVideoToVideoPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_wan.py"),
+    "LTXPipeline": (LTX, "tests/formats/test_video_ltx.py"),
+    "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
+    "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
+    "CogVideoXPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
+    "CogVideoXVideoToVideoPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
+    "MochiPipeline": (MOCHI, "tests/formats/test_video_families.py"),
 }
