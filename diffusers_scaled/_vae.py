@@ -235,7 +235,7 @@ def _generator_states(generator) -> list | None:
     if generator is None:
         return None
     generators = generator if isinstance(generator, list) else [generator]
-    return [(g, g.get_state()) for g in generators]
+    return [(g, g.get_state()) for g in generators if g is not None]
 
 
 def _restore(states) -> None:

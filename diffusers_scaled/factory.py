@@ -13,7 +13,7 @@ import threading
 import diffusers
 from diffusers import DiffusionPipeline
 
-from . import _registry
+from . import pipelines
 from .formats import format_for
 from .mixin import ScaledLatentsMixin
 from .packed import PackedLatentsMixin
@@ -42,14 +42,6 @@ def _check_pipeline_class(pipeline_class) -> None:
             f"`{pipeline_class.__name__}` lacks a `vae` component, which `encode_latents` / `decode_latents` need "
             "(some pipelines name their autoencoder `movq` or `vqvae`, others have none)."
         )
-
-
-def _ready_class(pipeline_class: type) -> type | None:
-    # This package's own ready class for `pipeline_class`, never a user's subclass registered on import.
-    ready = _registry.scaled_class_for(pipeline_class)
-    if ready is not None and ready.__module__.startswith(__package__ + ".pipelines."):
-        return ready
-    return None
 
 
 def _free_name(base_name: str) -> str:
@@ -103,7 +95,7 @@ def scaled(pipeline_class: type) -> type:
         made = _made.get(pipeline_class)
         if made is not None:
             return made
-        made = _ready_class(pipeline_class)
+        made = pipelines.ready_class_for(pipeline_class)
         if made is None:
             latent_format = format_for(pipeline_class)  # the explicit table: TypeError for an unproven pipeline
             mixin = PackedLatentsMixin if latent_format.packs else ScaledLatentsMixin

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from safetensors import safe_open
 
@@ -98,3 +99,11 @@ def shard_contents(folder) -> dict:
                 tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
                 shards[name] = (f.metadata(), tensors)
     return shards
+
+
+def assert_images_equal(images, expected) -> None:
+    """Bitwise equality of two pipeline outputs of the same `output_type` (`np` arrays or `pt` tensors)."""
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(images, expected)
+    else:
+        assert np.array_equal(images, expected)

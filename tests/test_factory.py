@@ -131,7 +131,7 @@ def test_flux_family_gets_packed_latents():
         (DDPMPipeline, "`DDPMPipeline` lacks a `vae` component"),
         (
             AnimateDiffPipeline,
-            r"`AnimateDiffPipeline` has no proven latent format \(it is a video pipeline.*Covered families: ",
+            r"`AnimateDiffPipeline` has no proven latent format \(a video pipeline.*Covered families: ",
         ),
         (DiffusionPipeline, "not `DiffusionPipeline` itself"),
         (42, "must be a diffusers pipeline class"),

@@ -49,6 +49,10 @@ class LatentFormat:
             Qwen-Image edit): `encode_latents`' default.
         formula (`str`):
             The arithmetic in words, for docs and `describe()`: `"(z - shift) * f"`.
+        encodes_one_by_one (`bool`, *optional*, defaults to `False`):
+            Whether the stock pipeline encodes each conditioning image on its own (Flux.2's reference images): a batch
+            is then encoded one image at a time, with the same generator, which CPU kernels may round differently
+            from one batched call.
         conditioned_by (`str`, *optional*):
             The stock pipeline whose encoding `encode_latents` reproduces (`"QwenImageImg2ImgPipeline._encode_vae_image"`).
     """
@@ -60,6 +64,7 @@ class LatentFormat:
     layout: Layout = PLAIN
     frame_axis: bool = False
     sample_mode: str = "sample"
+    encodes_one_by_one: bool = False
     conditioned_by: str | None = None
 
     # statistics ---------------------------------------------------------------------------------------------------

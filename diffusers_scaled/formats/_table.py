@@ -36,6 +36,10 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "PixArtAlphaPipeline": (image.PIXART, "tests/formats/test_image_families.py"),
     "SanaPipeline": (image.SANA, "tests/test_vae_types.py"),
     "SanaSprintImg2ImgPipeline": (image.SANA, "tests/test_vae_types.py"),
+    "ChromaPipeline": (image.CHROMA, "tests/formats/test_image_families.py"),
+    "ChromaImg2ImgPipeline": (image.CHROMA, "tests/formats/test_image_families.py"),
+    "Lumina2Pipeline": (image.LUMINA2, "tests/formats/test_image_families.py"),
+    "CogView4Pipeline": (image.COGVIEW4, "tests/formats/test_image_families.py"),
 }
 
 _VIDEO = (
@@ -72,18 +76,17 @@ _NOT_IMAGES = (
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline ChromaImg2ImgPipeline
-    ChromaInpaintPipeline ChromaPipeline CogView3PlusPipeline CogView4ControlPipeline CogView4Pipeline
-    CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline ErnieImagePipeline
-    Flux2KleinInpaintPipeline Flux2KleinKVPipeline Flux2KleinPipeline FluxControlImg2ImgPipeline
-    FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline FluxControlNetInpaintPipeline FluxControlNetPipeline
-    FluxControlPipeline FluxFillPipeline FluxInpaintPipeline FluxKontextInpaintPipeline GlmImagePipeline
-    HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline HunyuanDiTPipeline HunyuanImagePipeline
-    HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline JoyImageEditPlusPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline ChromaInpaintPipeline
+    CogView3PlusPipeline CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline
+    DreamLitePipeline ErnieImagePipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline Flux2KleinPipeline
+    FluxControlImg2ImgPipeline FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline FluxControlNetInpaintPipeline
+    FluxControlNetPipeline FluxControlPipeline FluxFillPipeline FluxInpaintPipeline FluxKontextInpaintPipeline
+    GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline HunyuanDiTPipeline
+    HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline JoyImageEditPlusPipeline
     Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline LEditsPPPipelineStableDiffusion
     LEditsPPPipelineStableDiffusionXL LatentConsistencyModelImg2ImgPipeline LongCatImageEditPipeline
-    LongCatImagePipeline LuminaPipeline Lumina2Pipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline
-    PRXPipeline PaintByExamplePipeline PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline
+    LongCatImagePipeline LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
+    PaintByExamplePipeline PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline
     QwenImageControlNetPipeline QwenImageEditInpaintPipeline QwenImageEditPlusPipeline QwenImageInpaintPipeline
     QwenImageLayeredPipeline SanaControlNetPipeline SanaPAGPipeline SanaSprintPipeline SemanticStableDiffusionPipeline
     StableDiffusion3ControlNetInpaintingPipeline StableDiffusion3ControlNetPipeline StableDiffusion3InpaintPipeline
@@ -163,3 +166,65 @@ def format_for(pipeline_class: type) -> LatentFormat:
 def proving_test(pipeline_class_name: str) -> str:
     """The test file that proves `pipeline_class_name`'s format against its stock pipeline."""
     return PROVEN[pipeline_class_name][1]
+
+
+def coverage_markdown(pipeline_names: list[str]) -> str:
+    r"""
+    The coverage section of docs/latent-spaces.md, generated from this table: one row per proven family (pipelines,
+    formula, where its numbers live, layout, proving tests), the count of exact classes among `pipeline_names` (every
+    exported pipeline class with a `vae`), and the refused ones grouped by reason.
+    """
+    proven = [n for n in PROVEN if n in pipeline_names]  # table order
+    families: dict[str, list[str]] = {}
+    for name in proven:
+        families.setdefault(PROVEN[name][0].name, []).append(name)
+    lines = [
+        f"**{len(proven)} of {len(pipeline_names)}** pipeline classes with a `vae` that diffusers exports are exact "
+        "(decode, and encode where the family has an image-conditioned pipeline, bitwise against the stock pipeline).",
+        "",
+        "| family | pipelines | raw -> denoiser | numbers read from | layout | proved by |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for family, names in families.items():
+        fmt = PROVEN[names[0]][0]
+        tests = ", ".join(f"`{t}`" for t in dict.fromkeys(PROVEN[n][1] for n in names))
+        layout = fmt.layout.description + ("; VAE fed one frame (5-D)" if fmt.frame_axis else "")
+        lines.append(
+            f"| {family} | {', '.join(f'`{n}`' for n in names)} | {fmt.formula} | {fmt.statistics.description} "
+            f"| {layout} | {tests} |"
+        )
+    refused: dict[str, list[str]] = {}
+    for name in pipeline_names:
+        if name not in PROVEN:
+            refused.setdefault(REFUSED.get(name, "not in the table"), []).append(name)
+    lines += ["", f"Refused by `scaled(...)` with a `TypeError` ({len(pipeline_names) - len(proven)}):", ""]
+    for reason, names in refused.items():
+        lines.append(f"- {reason} ({len(names)}): {', '.join(f'`{n}`' for n in names)}")
+    return "\n".join(lines) + "\n"
+
+
+def exported_vae_pipelines() -> list[str]:
+    """The names of the `DiffusionPipeline` classes the installed diffusers exports that take a `vae`, sorted."""
+    import inspect
+    import warnings
+
+    import diffusers
+    from diffusers import DiffusionPipeline
+
+    names = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in dir(diffusers):
+            try:
+                cls = getattr(diffusers, name)
+            except Exception:  # an optional backend that is not installed: not a class this environment can scale
+                continue
+            if (
+                isinstance(cls, type)
+                and issubclass(cls, DiffusionPipeline)
+                and cls is not DiffusionPipeline
+                and cls.__name__ == name
+                and "vae" in inspect.signature(cls.__init__).parameters
+            ):
+                names.append(name)
+    return sorted(names)

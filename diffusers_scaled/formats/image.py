@@ -35,7 +35,8 @@ FLUX_2 = LatentFormat(
     statistics=BatchNormScaling,
     layout=FLUX2_PACKED,
     sample_mode="argmax",
-    conditioned_by="Flux2Pipeline._encode_vae_image",
+    encodes_one_by_one=True,
+    conditioned_by="Flux2Pipeline.prepare_image_latents",
 )
 QWEN_IMAGE = LatentFormat(
     name="Qwen-Image",
@@ -68,4 +69,18 @@ SANA = LatentFormat(
     name="Sana (DC-AE)",
     formula="`f * z` (deterministic encoder output `.latent`)",
     conditioned_by="SanaSprintImg2ImgPipeline.prepare_latents",
+)
+CHROMA = LatentFormat(
+    name="Chroma",
+    formula="`(z - shift) * f`, then packed",
+    layout=FLUX_PACKED,
+    conditioned_by="ChromaImg2ImgPipeline._encode_vae_image",
+)
+LUMINA2 = LatentFormat(
+    name="Lumina2",
+    formula="`(z - shift) * f`",
+)
+COGVIEW4 = LatentFormat(
+    name="CogView4",
+    formula="`f * z`",
 )
