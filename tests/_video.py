@@ -1,9 +1,8 @@
-"""Helpers for the video format tests: the stock twin of a scaled pipeline, the transformer's first input during a
-stock call, and a bitwise comparison of `.frames` in each `output_type`'s form."""
+"""Helpers for the video format tests: the stock twin of a scaled pipeline and the transformer's first input during a
+stock call."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 
@@ -26,17 +25,3 @@ def first_transformer_input(pipe, call) -> torch.Tensor:
     finally:
         hook.remove()
     return seen[0]
-
-
-def assert_same_frames(actual, expected, output_type: str) -> None:
-    """`.frames` bitwise: an np.ndarray (B, F, H, W, 3), a torch.Tensor (B, F, 3, H, W), or lists (batch) of lists
-    (frames) of PIL images."""
-    if output_type == "np":
-        assert isinstance(actual, np.ndarray) and np.array_equal(actual, expected)
-    elif output_type == "pt":
-        assert isinstance(actual, torch.Tensor) and torch.equal(actual, expected)
-    else:
-        assert len(actual) == len(expected)
-        for video, stock_video in zip(actual, expected):
-            assert len(video) == len(stock_video)
-            assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(video, stock_video))

@@ -12,7 +12,8 @@ Non-trivial statistics in every fixture; float32 on CPU, tiny components, prompt
 import numpy as np
 import pytest
 import torch
-from _video import assert_same_frames, first_transformer_input, stock_twin
+from _compare import assert_same_frames
+from _video import first_transformer_input, stock_twin
 from diffusers import (
     CogVideoXPipeline,
     CogVideoXVideoToVideoPipeline,

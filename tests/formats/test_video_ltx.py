@@ -9,7 +9,8 @@ both paths run the same operations: bitwise.
 import numpy as np
 import pytest
 import torch
-from _video import assert_same_frames, first_transformer_input, stock_twin
+from _compare import assert_same_frames
+from _video import first_transformer_input, stock_twin
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from fixtures import generator, ltx_components, make_pil_images, video_prompt_embeds
 

@@ -12,7 +12,8 @@ the identity, the clean video latents.
 import numpy as np
 import pytest
 import torch
-from _video import assert_same_frames, first_transformer_input, stock_twin
+from _compare import assert_same_frames
+from _video import first_transformer_input, stock_twin
 from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     WanImageToVideoPipeline,
