@@ -112,6 +112,12 @@ class FramesFirst(VideoLayout):
         return latents.permute(0, 2, 1, 3, 4)
 
     def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if getattr(pipe.transformer.config, "patch_size_t", None) is not None:
+            # CogVideoX 1.5 pads its latents with frames the stock `__call__` drops before decoding; not covered yet.
+            raise ValueError(
+                f"{type(pipe).__name__} has a CogVideoX 1.5 transformer (`patch_size_t` set): its padded latents are "
+                "not covered by `decode_latents` yet; only CogVideoX 1.0 latents are."
+            )
         return latents.permute(0, 2, 1, 3, 4) if self.is_packed(latents) else latents
 
 
