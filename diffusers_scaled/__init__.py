@@ -37,6 +37,10 @@ _PUBLIC = {
     "ScaledQwenImageEditPipeline": "pipelines",
     "ScaledZImagePipeline": "pipelines",
     "ScaledZImageImg2ImgPipeline": "pipelines",
+    "ScaledWanPipeline": "pipelines",
+    "ScaledWanImageToVideoPipeline": "pipelines",
+    "ScaledLTXPipeline": "pipelines",
+    "ScaledLTXImageToVideoPipeline": "pipelines",
     "LatentFormat": "formats",
 }
 #: The tools' names, reachable here as before (`diffusers_scaled.calibrate`); their home is `diffusers_scaled.tools`.

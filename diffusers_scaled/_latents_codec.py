@@ -15,7 +15,7 @@ import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _image_io, _vae, _validation, checks
+from . import _vae, _validation, checks
 from .formats import LatentFormat
 
 
@@ -80,6 +80,7 @@ class LatentsCodecMixin:
         width: int | None = None,
         dtype: torch.dtype | None = None,
         packed: bool = False,
+        num_frames: int | None = None,
     ) -> torch.Tensor:
         r"""
         Encodes images into scaled latents, ready for the denoiser.
@@ -115,6 +116,12 @@ class LatentsCodecMixin:
                 them packed, `(batch, tokens, channels)`, the form the transformer sees, instead of the unpacked form
                 (see docs/latent-spaces.md for each family's forms). Other families raise a `ValueError` for `True`.
 
+            num_frames (`int`, *optional*):
+                Video image-to-video pipelines whose condition spans the whole clip (Wan 2.1 image-to-video): the
+                `num_frames` of the generation. Other pipelines ignore it. Video pipelines take a video as `image`
+                (a list of frames, or a batch of such lists), or the condition image for image-to-video ones (see
+                docs/video.md).
+
         Returns:
             `torch.Tensor`: the latents on the pipeline's execution device; unpacked, `(batch, latent_channels,
             height // f, width // f)` for most families (`f` is `vae_scale_factor`), or the family's own forms.
@@ -142,12 +149,10 @@ class LatentsCodecMixin:
                 f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
                 f"latents ({fmt.name}) are not packed."
             )
-        processor = fmt.processor(self)
-        _validation.check_image(image, self.vae, processor, height, width)
-        image = _image_io.convert_to_rgb(image, self.vae, processor, height, width)
+        image = fmt.check_input(self, image, height, width)
         device, vae_dtype = _vae.placement(self.vae)
-        pixels = fmt.preprocess(self, image, height, width, device)
-        _validation.check_pixels(pixels, self.vae)
+        pixels = fmt.preprocess(self, image, height, width, device, num_frames)
+        fmt.check_pixels(self, pixels)
         checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
@@ -171,6 +176,7 @@ class LatentsCodecMixin:
         height: int | None = None,
         width: int | None = None,
         num_frames: int | None = None,
+        **decode_options,
     ):
         r"""
         Decodes scaled latents (for example `pipe(..., output_type="latent").images`) into images.
@@ -203,6 +209,10 @@ class LatentsCodecMixin:
                 Width in pixels, as `height`.
             num_frames (`int`, *optional*):
                 Frames of the video packed video latents stand for; image pipelines ignore it.
+            decode_options:
+                Options of the family's decoder call, as the stock pipeline's `__call__` names them: for LTX-Video
+                0.9.1+ (timestep-conditioned decoder) `decode_timestep` and `decode_noise_scale`, with the noise drawn
+                from `generator` (see docs/video.md). Other families take none and raise a `TypeError` for any.
 
         Returns:
             The images in the form `output_type` names, or an [`~pipelines.ImagePipelineOutput`] holding them when
@@ -234,7 +244,9 @@ class LatentsCodecMixin:
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
             latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
             raw = fmt.unscale(self, latents, self.latent_scaling)
-            image = fmt.vae_output(_vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae)))
+            raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
+            image = _vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae), **decode_kwargs)
+            image = fmt.vae_output(image)
             image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

@@ -107,3 +107,17 @@ def assert_images_equal(images, expected) -> None:
         assert torch.equal(images, expected)
     else:
         assert np.array_equal(images, expected)
+
+
+def assert_same_frames(actual, expected, output_type: str) -> None:
+    """`.frames` bitwise: an np.ndarray (B, F, H, W, 3), a torch.Tensor (B, F, 3, H, W), or lists (batch) of lists
+    (frames) of PIL images."""
+    if output_type == "np":
+        assert isinstance(actual, np.ndarray) and np.array_equal(actual, expected)
+    elif output_type == "pt":
+        assert isinstance(actual, torch.Tensor) and torch.equal(actual, expected)
+    else:
+        assert len(actual) == len(expected)
+        for video, stock_video in zip(actual, expected):
+            assert len(video) == len(stock_video)
+            assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(video, stock_video))

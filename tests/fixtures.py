@@ -915,13 +915,7 @@ def wan_components(image_to_video: bool = False) -> dict:
         rope_max_seq_len=32,
         image_dim=4 if image_to_video else None,
     )
-    components = {
-        "transformer": transformer,
-        "vae": tiny_vae_wan(),
-        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    components = _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
     if image_to_video:
         from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -987,13 +981,7 @@ def ltx_components(timestep_conditioning: bool = False) -> dict:
         num_layers=1,
         caption_channels=32,
     )
-    return {
-        "transformer": transformer,
-        "vae": tiny_vae_ltx(timestep_conditioning),
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, tiny_vae_ltx(timestep_conditioning))
 
 
 def hunyuan_video_components() -> dict:
@@ -1033,15 +1021,8 @@ def hunyuan_video_components() -> dict:
         temporal_compression_ratio=4,
         mid_block_add_attention=True,
     )
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-        "text_encoder": None,
-        "tokenizer": None,
-        "text_encoder_2": None,
-        "tokenizer_2": None,
-    }
+    components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0))
+    return {**components, "text_encoder_2": None, "tokenizer_2": None}
 
 
 def cogvideox_components() -> dict:
@@ -1077,13 +1058,7 @@ def cogvideox_components() -> dict:
         temporal_compression_ratio=4,
         scaling_factor=0.7,
     )
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": DDIMScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae, DDIMScheduler())
 
 
 def mochi_components() -> dict:
@@ -1116,13 +1091,7 @@ def mochi_components() -> dict:
     )
     mean, std = _channel_statistics(12, seed=3)
     vae.register_to_config(latents_mean=mean, latents_std=std)
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae)
 
 
 def video_prompt_embeds(width: int, batch_size: int = 1, length: int = 8, seed: int = 0) -> dict:

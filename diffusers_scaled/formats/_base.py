@@ -21,9 +21,16 @@ from typing import Any
 
 import torch
 
-from .. import _image_io
+from .. import _image_io, _validation
 from ._layouts import PLAIN, Layout
 from ._statistics import ConfigScaling
+
+
+def checked_image(image, vae, processor, height: int | None, width: int | None):
+    """`image` checked (`_validation.check_image` raises on what cannot be encoded), then converted to RGB where
+    `docs/reliability.md` says so."""
+    _validation.check_image(image, vae, processor, height, width)
+    return _image_io.convert_to_rgb(image, vae, processor, height, width)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,15 @@ class LatentFormat:
         """Preprocessed pixels -> what `vae.encode` takes."""
         return pixels.unsqueeze(2) if self.frame_axis else pixels
 
+    def vae_decode_inputs(self, pipe, raw: torch.Tensor, generator=None, **options) -> tuple[torch.Tensor, dict]:
+        """Raw latents -> (what `vae.decode` takes, its extra keyword arguments). Formats whose decoder call takes
+        options (LTX-Video's timestep) override this; here there are none."""
+        if options:
+            raise TypeError(
+                f"`decode_latents` got unexpected keyword arguments for {self.name} latents: {sorted(options)}."
+            )
+        return raw, {}
+
     def vae_output(self, decoded: torch.Tensor) -> torch.Tensor:
         """What `vae.decode` returns -> what the processor post-processes."""
         return decoded[:, :, 0] if self.frame_axis else decoded
@@ -122,8 +138,19 @@ class LatentFormat:
     def processor(self, pipe):
         return pipe.image_processor
 
-    def preprocess(self, pipe, image, height: int | None, width: int | None, device: torch.device) -> torch.Tensor:
+    def check_input(self, pipe, image, height: int | None, width: int | None):
+        """`encode_latents`' input, checked (and converted where `docs/reliability.md` says so)."""
+        return checked_image(image, pipe.vae, self.processor(pipe), height, width)
+
+    def preprocess(
+        self, pipe, image, height: int | None, width: int | None, device: torch.device, num_frames: int | None = None
+    ) -> torch.Tensor:
+        """Checked input -> pixels for `vae_input`; `num_frames`: for video formats (image formats ignore it)."""
         return _image_io.preprocess(self.processor(pipe), image, height, width, device)
+
+    def check_pixels(self, pipe, pixels: torch.Tensor) -> None:
+        """The preprocessed batch, just before the VAE."""
+        _validation.check_pixels(pixels, pipe.vae)
 
     def postprocess(self, pipe, decoded: torch.Tensor, output_type: str):
         return _image_io.postprocess(self.processor(pipe), decoded, output_type)

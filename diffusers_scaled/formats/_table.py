@@ -46,23 +46,21 @@ _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
     """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
     AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
-    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline CogVideoXImageToVideoPipeline
-    CogVideoXPipeline CogVideoXVideoToVideoPipeline Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
+    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
+    CogVideoXImageToVideoPipeline Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
     HeliosPipeline HeliosPyramidPipeline HunyuanSkyreelsImageToVideoPipeline HunyuanVideo15ImageToVideoPipeline
-    HunyuanVideo15Pipeline HunyuanVideoFramepackPipeline HunyuanVideoImageToVideoPipeline HunyuanVideoPipeline
-    I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline
-    LTX2ConditionPipeline LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline
-    LTX2InContextPipeline LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
-    LTXConditionPipeline LTXI2VLongMultiPromptPipeline LTXImageToVideoPipeline LTXLatentUpsamplePipeline LTXPipeline
-    LattePipeline LucyEditPipeline MochiPipeline MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline
-    SanaImageToVideoPipeline SanaVideoPipeline SanaWMLTX2Refiner SanaWMPipeline
-    SkyReelsV2DiffusionForcingImageToVideoPipeline SkyReelsV2DiffusionForcingPipeline
-    SkyReelsV2DiffusionForcingVideoToVideoPipeline SkyReelsV2ImageToVideoPipeline SkyReelsV2Pipeline
-    StableVideoDiffusionPipeline TextToVideoSDPipeline TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline
-    VideoToVideoSDPipeline WanAnimatePipeline WanImageToVideoPipeline WanPipeline WanVACEPipeline
-    WanVideoToVideoPipeline""",
+    HunyuanVideo15Pipeline HunyuanVideoFramepackPipeline HunyuanVideoImageToVideoPipeline I2VGenXLPipeline
+    Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
+    LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
+    LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline LTXConditionPipeline
+    LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
+    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
+    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingImageToVideoPipeline
+    SkyReelsV2DiffusionForcingPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
+    SkyReelsV2ImageToVideoPipeline SkyReelsV2Pipeline StableVideoDiffusionPipeline TextToVideoSDPipeline
+    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
