@@ -10,6 +10,9 @@ from __future__ import annotations
 from .mixin import ScaledLatentsMixin
 
 
+__all__ = ["PackedLatentsMixin"]
+
+
 class PackedLatentsMixin(ScaledLatentsMixin):
     r"""
     [`ScaledLatentsMixin`] for pipelines that pack latents into patches (Flux.1, Flux.2, Qwen-Image): `decode_latents`

@@ -8,6 +8,23 @@ from ._layouts import FLUX2_PACKED, FLUX_PACKED, QWEN_PACKED
 from ._statistics import BatchNormScaling, ReciprocalStdScaling
 
 
+__all__ = [
+    "STABLE_DIFFUSION",
+    "STABLE_DIFFUSION_XL",
+    "STABLE_DIFFUSION_3",
+    "FLUX",
+    "FLUX_2",
+    "QWEN_IMAGE",
+    "QWEN_IMAGE_EDIT",
+    "Z_IMAGE",
+    "PIXART",
+    "SANA",
+    "CHROMA",
+    "LUMINA2",
+    "COGVIEW4",
+]
+
+
 STABLE_DIFFUSION = LatentFormat(
     name="Stable Diffusion 1.x/2.x",
     formula="`f * z`",

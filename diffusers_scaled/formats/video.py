@@ -34,6 +34,9 @@ from ._statistics import ConfigScaling, ReciprocalStdScaling
 # layouts ----------------------------------------------------------------------------------------------------------
 
 
+__all__ = ["WAN", "WAN_I2V", "LTX", "HUNYUAN_VIDEO", "COGVIDEOX", "MOCHI", "VideoFormat"]
+
+
 class VideoLayout(Layout):
     """5-D latents, `(batch, channels, frames, height, width)`, the same for the VAE and the denoiser."""
 
