@@ -205,7 +205,10 @@ class LatentsCodecMixin:
                 Whether to return an [`~pipelines.ImagePipelineOutput`] instead of the images alone.
             height (`int`, *optional*):
                 Height in pixels of the image packed latents stand for, the `height` given to the pipeline call.
-                Required for packed latents, unused otherwise.
+                Required for packed latents. For PixArt and Sana, whose pipelines generate at an aspect-ratio bin near
+                the requested size (`use_resolution_binning=True`, their default), the `height` given to the call: the
+                decoded image is resized and cropped back to `height` x `width` as their `__call__` does (without
+                `height` and `width` it keeps the bin's size). Unused otherwise.
             width (`int`, *optional*):
                 Width in pixels, as `height`.
             num_frames (`int`, *optional*):
@@ -232,6 +235,7 @@ class LatentsCodecMixin:
         """
         fmt = self.latent_format
         checks.check_output_type(output_type)
+        fmt.check_requested_size(height, width)
         latents = fmt.unpack(self, latents, height, width, num_frames)
         _validation.check_latents(
             latents, self.vae, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
@@ -248,7 +252,7 @@ class LatentsCodecMixin:
             raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
             compiled = self._compiled(self.vae)
             image = _vae.decode_finite(self.vae, vae_dtype, upcast, raw, generator, compiled, **decode_kwargs)
-            image = fmt.vae_output(image)
+            image = fmt.to_requested_size(self, fmt.vae_output(image), height, width)
             image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

@@ -398,12 +398,13 @@ def flux_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
-def pixart_sigma_components() -> dict:
+def pixart_sigma_components(sample_size: int = 16) -> dict:
     """Components of a tiny PixArt-Sigma pipeline without its T5 text encoder: pass `pixart_prompt_embeds()` to the
-    call (with `guidance_scale=1.0`) instead of a prompt."""
+    call (with `guidance_scale=1.0`) instead of a prompt. `sample_size` 32 lets the call bin its resolution (its
+    smallest table: 256x256 and its aspect ratios)."""
     torch.manual_seed(0)
     transformer = PixArtTransformer2DModel(
-        sample_size=16,
+        sample_size=sample_size,
         num_layers=1,
         patch_size=2,
         attention_head_dim=8,
@@ -437,9 +438,10 @@ def pixart_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
-def sana_components() -> dict:
+def sana_components(sample_size: int = 32) -> dict:
     """Components of a tiny Sana pipeline (AutoencoderDC) without its Gemma text encoder: pass
-    `sana_prompt_embeds()` to the call (with `guidance_scale=1.0`) instead of a prompt."""
+    `sana_prompt_embeds()` to the call (with `guidance_scale=1.0`) instead of a prompt. `sample_size` 16 gives the
+    smallest resolution-binning table (512x512 and its aspect ratios)."""
     from diffusers import SanaTransformer2DModel
 
     torch.manual_seed(0)
@@ -454,7 +456,7 @@ def sana_components() -> dict:
         cross_attention_head_dim=4,
         cross_attention_dim=8,
         caption_channels=8,
-        sample_size=32,
+        sample_size=sample_size,
     )
     return {
         "transformer": transformer,
