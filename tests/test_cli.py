@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import PIL.Image
@@ -101,6 +102,28 @@ def test_calibrate_command_writes_both_outputs_or_neither(tmp_path, vae_dir):
         json.loads((out / "stats.json").read_text())["scaling_factor"]
         == json.loads((out / "calibrated" / "config.json").read_text())["scaling_factor"]
     )
+
+
+def test_an_unreadable_image_stops_with_one_line_that_names_it_or_is_skipped(tmp_path, vae_dir, capsys):
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    broken = os.path.join(folder, "zz-broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    options = ["--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
+    for command in (["calibrate", folder], ["encode", folder, str(tmp_path / "cache")]):
+        assert main(command + options) == 1
+        lines = capsys.readouterr().err.split("\n")
+        # the progress bar is closed first: the message is a line of its own, and the last one
+        assert lines[-1] == "" and lines[-2].startswith(
+            f"diffusers-scaled {command[0]}: error: Cannot read the image file `{broken}`"
+        )
+        assert "`--skip-bad-images`" in lines[-2] and sum("error:" in line for line in lines) == 1
+
+        assert main(command + options + ["--skip-bad-images"]) == 0
+        # logged above the bar: at the start of a line (tqdm clears the bar's line with `\r` first)
+        lines = re.split(r"[\r\n]", capsys.readouterr().err)
+        assert any(line.startswith(f"skipped `{broken}`, which cannot be read") for line in lines)
+    assert [e["source"] for e in json.loads((tmp_path / "cache" / "cache.json").read_text())["skipped"]] == [broken]
 
 
 def test_encode_command(tmp_path, vae_dir, capsys):

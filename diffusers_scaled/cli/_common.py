@@ -39,6 +39,12 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_sample_mode_argument(parser, default="sample")
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip image files that cannot be read (each is logged; `encode` records them in cache.json) instead of "
+        "stopping at the first",
+    )
     group = parser.add_argument_group("speed (results are the same, except as noted)")
     group.add_argument(
         "--workers",
@@ -72,6 +78,7 @@ def encoding_options(args) -> dict:
         "seed": args.seed,
         "num_workers": args.workers,
         "compile": args.compile,
+        "skip_bad_images": args.skip_bad_images,
     }
 
 

@@ -31,7 +31,6 @@ from collections.abc import Iterator
 import torch
 from safetensors import safe_open
 from safetensors.torch import save
-from tqdm.auto import tqdm
 
 from .. import atomic, checks
 from ..vae_codec import IDENTITY
@@ -79,6 +78,7 @@ def encode_to_cache(
     callback=None,
     num_workers: int = 2,
     compile: bool | dict = False,
+    skip_bad_images: bool = False,
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -87,6 +87,10 @@ def encode_to_cache(
     Args:
         vae, images, batch_size, resolution, sample_mode, seed, progress, num_workers, compile:
             As in [`calibrate`]; the cache is the same whatever `num_workers`.
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read instead
+            of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
+            recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
+            other images keep their indices.
         output_dir (`str`): the cache folder (created if needed).
         shard_size (`int`, *optional*, defaults to 256): images per shard file.
         raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
@@ -96,7 +100,8 @@ def encode_to_cache(
             this process writes.
 
     Returns:
-        `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
+        `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
+        included) and the images skipped.
 
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
@@ -128,10 +133,10 @@ def encode_to_cache(
 
     items = _data.as_items(images)
     total = _data.num_items(items)
-    bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
     shards = []
     num_images = 0
-    with _encoding.BatchLoader(resolution, num_workers) as loader:
+    bars = _encoding.progress_bar(total, "encode", progress and rank == 0)
+    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
         for shard_index, chunk in enumerate(_data.chunks(items, shard_size)):
             path = os.path.join(output_dir, shard_name(shard_index))
             first = shard_index * shard_size
@@ -142,19 +147,30 @@ def encode_to_cache(
                 existing = _read_metadata(path) if os.path.exists(path) else None
                 if existing is not None:
                     _check_same_settings(existing, settings, path)
-                if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
+                if existing is None or _recorded_sources(existing) != sources:
                     _write_shard(codec, loader, chunk, first, sources, settings, path)
                     if callback is not None:
                         callback(shard_index, path)
             bar.update(len(chunk))
-        bar.close()
     _distributed.barrier()
 
-    index = {**settings, "num_images": num_images, "shards": shards}
+    skipped = [entry for name in shards for entry in _skipped_in(os.path.join(output_dir, name))]
+    index = {**settings, "num_images": num_images, "shards": shards, "skipped": skipped}
     if rank == 0:
         atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
     _distributed.barrier()
     return index
+
+
+def _recorded_sources(metadata: dict) -> list:
+    """The sources a shard accounts for, in index order: its images and the images it skipped."""
+    entries = metadata.get("images", []) + metadata.get("skipped", [])
+    return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
+
+
+def _skipped_in(path: str) -> list[dict]:
+    with safe_open(path, framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("skipped", "[]"))
 
 
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
@@ -168,28 +184,35 @@ def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
 
 
 def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings: dict, path: str) -> None:
-    tensors, entries = {}, []
+    tensors, entries, skipped = {}, [], []
     batch_size = settings["batch_size"]
     starts = range(0, len(chunk), batch_size)
     batches = loader.map(chunk[start : start + batch_size] for start in starts)
-    for start, (_, (images, sizes)) in zip(starts, batches):
+    for start, (_, batch) in zip(starts, batches):
+        for position, source, reason in batch.skipped:
+            skipped.append({"index": first + start + position, "source": source, "reason": reason})
+        if not batch.images:
+            continue
         generator = _encoding.batch_generator(settings["seed"], first + start)
+        images = batch.images
         latents = _encoding.encode_images(codec, images, settings["resolution"], settings["sample_mode"], generator)
-        for offset, (size, latent) in enumerate(zip(sizes, latents)):
-            index = first + start + offset
+        for position, size, latent in zip(batch.positions, batch.sizes, latents):
+            index = first + start + position
             key = f"{index:08d}"
             tensors[key] = latent[0].detach().cpu().contiguous()
             entries.append(
                 {
                     "index": index,
                     "key": key,
-                    "source": sources[start + offset],
+                    "source": sources[start + position],
                     "original_size": list(size),
                     "latent_shape": list(tensors[key].shape),
                 }
             )
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps(entries, sort_keys=True)
+    if skipped:
+        metadata["skipped"] = json.dumps(skipped, sort_keys=True)
     with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
         f.write(_safetensors_bytes(tensors, metadata))
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
@@ -153,6 +152,7 @@ def calibrate(
     progress: bool = True,
     num_workers: int = 2,
     compile: bool | dict = False,
+    skip_bad_images: bool = False,
 ) -> CalibrationResult:
     r"""
     Streams images through a VAE and computes the statistics of its raw latents and the scaling they call for.
@@ -184,6 +184,9 @@ def calibrate(
             one graph per batch shape: worth it for large datasets on a GPU; compiled kernels agree with eager ones to
             rounding, not bitwise. A dict holds arguments for `ScaledLatentsMixin.enable_vae_compile` (for example
             `{"mode": "max-autotune"}`).
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read (each
+            is logged to the `diffusers_scaled.tools` logger) instead of raising a `ValueError` that names the file.
+            The statistics are those of the images read.
 
     Returns:
         [`CalibrationResult`]
@@ -210,23 +213,21 @@ def calibrate(
     rank, world_size = _distributed.world()
     layout = _PayloadLayout(vae.config.latent_channels, fit_preview)
     merged = _MergedStatistics(layout)
-    bar = tqdm(total=total, unit="img", desc="calibrate", disable=not progress or rank != 0)
-    with _encoding.BatchLoader(resolution, num_workers) as loader:
+    bars = _encoding.progress_bar(total, "calibrate", progress and rank == 0)
+    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
         unit = 0  # the index of this round's first batch
-        for mine, (batch, _) in loader.map(
-            _batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)
-        ):
+        for _, batch in loader.map(_batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)):
             payload = layout.empty()
-            if mine:
+            if batch.images:  # (none: not this process's round, or every image of the batch skipped)
                 first_index = (unit + rank) * batch_size
                 fit_this_batch = fit_preview and first_index < preview_images
                 payload = _encode_batch(
-                    codec, layout, batch, resolution, sample_mode, seed, first_index, fit_this_batch
+                    codec, layout, batch.images, resolution, sample_mode, seed, first_index, fit_this_batch
                 )
             for part in _distributed.gather(payload):  # in process order = batch order
                 bar.update(merged.add(part))
+            bar.update(len(batch.skipped))
             unit += world_size
-    bar.close()
     return merged.result(vae, sample_mode, resolution)
 
 

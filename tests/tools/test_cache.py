@@ -79,6 +79,39 @@ def test_a_damaged_shard_is_named_and_the_same_encode_repairs_it(tmp_path, damag
     assert len(list(load_cache(tmp_path))) == 5
 
 
+def folder_with_a_broken_image(folder, n=5) -> tuple[str, str]:
+    """`n` good images and, third in sorted order, a file with an image name that is not an image."""
+    folder = write_image_folder(folder, n=n, sizes=((20, 24),))
+    names = sorted(os.listdir(folder))
+    broken = os.path.join(folder, names[1] + "-broken.png")  # sorts right after the second image
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    return folder, broken
+
+
+def test_an_unreadable_image_is_named_or_skipped_and_recorded(tmp_path, caplog):
+    folder, broken = folder_with_a_broken_image(str(tmp_path / "images"))
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    with pytest.raises(ValueError, match=re.escape(f"Cannot read the image file `{broken}`") + ".*skip_bad_images"):
+        encode_to_cache(tiny_vae_kl(), folder, tmp_path / "stopped", **kwargs)
+
+    with caplog.at_level("WARNING", logger="diffusers_scaled.tools"):
+        index = encode_to_cache(tiny_vae_kl(), folder, tmp_path / "cache", skip_bad_images=True, **kwargs)
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        f"skipped `{broken}`, which cannot be read (UnidentifiedImageError: cannot identify image file '{broken}')"
+    ]
+    assert index["num_images"] == 6 and [(e["index"], e["source"]) for e in index["skipped"]] == [(2, broken)]
+    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["skipped"] == index["skipped"]
+    entries = [entry for entry, _ in load_cache(tmp_path / "cache")]
+    assert [e["index"] for e in entries] == [0, 1, 3, 4, 5]  # the others keep their indices
+    assert broken not in [e["source"] for e in entries]
+
+    # Resuming finds every shard complete, the one with the skipped image included: nothing is written again.
+    written = []
+    encode_to_cache(tiny_vae_kl(), folder, tmp_path / "cache", skip_bad_images=True, callback=written.append, **kwargs)
+    assert written == []
+
+
 def test_other_settings_are_refused(tmp_path):
     images = make_pil_images(3)
     encode_to_cache(tiny_vae_kl(), images, tmp_path, shard_size=2, resolution=16, progress=False)

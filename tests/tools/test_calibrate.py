@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import PIL.Image
 import PIL.ImageOps
@@ -62,7 +63,7 @@ def test_calibration_latents_are_the_stock_latents_bitwise():
 
     vae = tiny_vae_kl()
     images = make_pil_images(3, size=(20, 20), seed=1)
-    read, sizes = BatchLoader(16).submit(images)()
+    read, sizes, _, _ = BatchLoader(16).submit(images)()
     got = encode_images(VaeCodec(vae, scaling=IDENTITY), read, 16, "sample", batch_generator(0, 0))
     assert torch.equal(torch.cat(got), _stock_latents(vae, images, 3, 16, seed=0))
     assert sizes == [(20, 20)] * 3
@@ -128,6 +129,21 @@ def test_a_vae_loaded_from_a_path_object_is_recorded_by_its_path_string(tmp_path
         assert json.loads((tmp_path / f"cache_{name}" / "cache.json").read_text())["vae"]["name"] == str(
             tmp_path / name
         )
+
+
+def test_unreadable_images_are_named_or_skipped(tmp_path, caplog):
+    folder = write_image_folder(str(tmp_path / "images"), n=4)
+    broken = os.path.join(folder, "zz-broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    kwargs = {"batch_size": 2, "resolution": 16, "progress": False, "fit_preview": False}
+    with pytest.raises(ValueError, match=re.escape(f"`{broken}`") + ".*skip_bad_images"):
+        calibrate(tiny_vae_kl(), folder, **kwargs)
+    with caplog.at_level("WARNING", logger="diffusers_scaled.tools"):
+        skipped = calibrate(tiny_vae_kl(), folder, skip_bad_images=True, **kwargs)
+    assert any(broken in r.getMessage() for r in caplog.records)
+    os.remove(broken)
+    assert skipped == calibrate(tiny_vae_kl(), folder, **kwargs)  # the statistics of the images read
 
 
 def config_without_bookkeeping(vae) -> dict:
