@@ -18,21 +18,14 @@ import time
 
 import numpy as np
 import torch
+from bench_encode_decode import SD_VAE  # this folder: the script's own
 from diffusers import AutoencoderKL
 
 import diffusers_scaled
 from diffusers_scaled import ScaledStableDiffusionXLPipeline
 
 
-SDXL_VAE = {
-    "block_out_channels": [128, 256, 512, 512],
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "layers_per_block": 2,
-    "latent_channels": 4,
-    "scaling_factor": 0.13025,
-    "force_upcast": True,
-}
+SDXL_VAE = {**SD_VAE, "scaling_factor": 0.13025, "force_upcast": True}  # SDXL's VAE has SD's architecture
 
 
 def make_pipe():
