@@ -30,6 +30,20 @@ def test_help(command, capsys):
     assert "usage: diffusers-scaled" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "command, default, why",
+    [("roundtrip", "argmax", "reconstruction"), ("calibrate", "sample", "training"), ("encode", "sample", "training")],
+)
+def test_sample_mode_help_says_its_default_and_why(command, default, why, capsys):
+    # The defaults differ on purpose (a picture of the VAE's reconstruction; the latents training sees): `--help` says
+    # which and why.
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    help_text = re.search(r"--sample-mode \{sample,argmax\} (a posterior.*?)(?: --|$)", text).group(1)
+    assert f"default: {default}," in help_text and why in help_text
+
+
 def test_roundtrip_is_the_stock_encode_decode_arithmetic():
     vae = tiny_vae_kl()
     image = make_pil_images(1, size=(20, 16))[0]
