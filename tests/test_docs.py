@@ -9,8 +9,21 @@ import pathlib
 import re
 
 import pytest
-from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-from fixtures import make_pil_images, sd_components, sdxl_components
+from diffusers import (
+    Flux2Pipeline,
+    QwenImageImg2ImgPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    WanPipeline,
+)
+from fixtures import (
+    flux2_components,
+    make_pil_images,
+    qwenimage_components,
+    sd_components,
+    sdxl_components,
+    wan_components,
+)
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,6 +43,9 @@ def hub_stand_ins(tmp_path_factory):
     stand_ins = {
         "stable-diffusion-v1-5/stable-diffusion-v1-5": (StableDiffusionPipeline, sd_components),
         "stabilityai/stable-diffusion-xl-base-1.0": (StableDiffusionXLPipeline, sdxl_components),
+        "Qwen/Qwen-Image": (QwenImageImg2ImgPipeline, qwenimage_components),
+        "black-forest-labs/FLUX.2-dev": (Flux2Pipeline, flux2_components),
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": (WanPipeline, wan_components),
     }
     paths = {}
     for hub_id, (pipeline_class, factory) in stand_ins.items():
