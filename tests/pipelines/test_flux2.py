@@ -5,8 +5,14 @@ Flux.2 keeps its latent statistics in the VAE's BatchNorm running statistics (`v
 into tokens. The tiny VAE's running statistics are set to non-default values. Float32 on CPU: bitwise.
 """
 
+import diffusers
 import numpy as np
 import pytest
+
+
+if not hasattr(diffusers, "Flux2Pipeline"):  # newer than the oldest diffusers this package supports
+    pytest.skip(f"Flux2Pipeline is not in diffusers {diffusers.__version__}", allow_module_level=True)
+
 import torch
 from _compare import assert_images_equal
 from diffusers import Flux2Pipeline
