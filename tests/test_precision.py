@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from _compare import assert_equals_stock_upcast
 from accelerate import cpu_offload
 from accelerate.hooks import AlignDevicesHook, add_hook_to_module
 from fixtures import (
@@ -91,7 +92,7 @@ def test_upcast_follows_weights_changed_in_place_through_data():
         ours = pipe.decode_latents(latents)
     _, stock = stock_sdxl_images(pipe)
     assert not np.array_equal(ours, before)  # the change matters
-    assert np.array_equal(ours, stock)
+    assert_equals_stock_upcast(ours, stock)
 
 
 def test_upcast_follows_tiling_switched_on_after_the_first_call():
@@ -100,15 +101,15 @@ def test_upcast_follows_tiling_switched_on_after_the_first_call():
     pipe = sdxl_fp16_upcast()
     latents, untiled = stock_sdxl_images(pipe, size=2 * SIZE)
     with torch.no_grad():
-        assert np.array_equal(pipe.decode_latents(latents), untiled)
+        assert_equals_stock_upcast(pipe.decode_latents(latents), untiled)
         pipe.vae.enable_tiling()
         tiled = pipe.decode_latents(latents)
     _, stock_tiled = stock_sdxl_images(pipe, size=2 * SIZE)
     assert not np.array_equal(stock_tiled, untiled)  # tiling matters here
-    assert np.array_equal(tiled, stock_tiled)
+    assert_equals_stock_upcast(tiled, stock_tiled)
     pipe.vae.disable_tiling()
     with torch.no_grad():
-        assert np.array_equal(pipe.decode_latents(latents), untiled)
+        assert_equals_stock_upcast(pipe.decode_latents(latents), untiled)
 
 
 def test_upcast_follows_slicing_and_hooks_added_after_the_first_call():
@@ -124,7 +125,7 @@ def test_upcast_follows_slicing_and_hooks_added_after_the_first_call():
     handle.remove()
     _, stock = stock_sdxl_images(pipe, num_images_per_prompt=2)
     assert batches == [1, 1]  # the VAE's own decoder, one image at a time
-    assert np.array_equal(ours, stock)
+    assert_equals_stock_upcast(ours, stock)
 
 
 def test_eight_threads_on_one_pipeline_equal_sequential_calls():
