@@ -25,7 +25,16 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "psutil", "ruff>=0.5", "scikit-image>=0.21"],
+        # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
+        "test": [
+            "pytest>=7",
+            "pytest-timeout",
+            "hypothesis>=6",
+            "psutil",
+            "ruff>=0.5",
+            "scikit-image>=0.21",
+            "sentencepiece",
+        ],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},
     classifiers=[
