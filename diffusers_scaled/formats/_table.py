@@ -137,6 +137,33 @@ def covered_families() -> list[str]:
     return list(dict.fromkeys(fmt.name for fmt, _ in PROVEN.values()))
 
 
+def formats_for_vae(vae_class: type) -> list[LatentFormat]:
+    r"""
+    The formats of the proven pipelines whose `vae` argument is annotated with `vae_class` (or a base class of it), in
+    table order, each once: the latent spaces a bare VAE of this class can serve (several for `AutoencoderKL`).
+
+    Args:
+        vae_class (`type`): a diffusers autoencoder class, e.g. `AutoencoderKLWan`.
+
+    Returns:
+        `list[LatentFormat]`: empty when no proven pipeline takes this VAE class.
+    """
+    import inspect
+
+    import diffusers
+
+    found = []
+    for name, (fmt, _) in PROVEN.items():
+        pipeline_class = getattr(diffusers, name, None)
+        if pipeline_class is None or fmt in found:
+            continue
+        annotation = inspect.signature(pipeline_class.__init__).parameters["vae"].annotation
+        names = {getattr(a, "__name__", str(a)) for a in getattr(annotation, "__args__", (annotation,))}
+        if names & {base.__name__ for base in vae_class.__mro__}:
+            found.append(fmt)
+    return found
+
+
 def format_for(pipeline_class: type) -> LatentFormat:
     r"""
     The latent format of a diffusers pipeline class (or of a subclass of one), from the explicit table.
