@@ -45,6 +45,7 @@ __all__ = [
     "COGVIDEOX",
     "COGVIDEOX_I2V",
     "MOCHI",
+    "ONE_FRAME",
     "VideoFormat",
 ]
 
@@ -441,6 +442,16 @@ MOCHI = VideoFormat(
     name="Mochi",
     formula="`(z - mean) * f / std`",
     statistics=ConfigScaling,
+)
+
+
+#: A 5-D VAE fed images as one-frame videos (`pixels.unsqueeze(2)`, decoded `[:, :, 0]`), with the scaling the caller
+#: gives: how the tools (`VaeCodec`: calibration, previews) encode images with a video VAE of any family.
+ONE_FRAME = LatentFormat(
+    name="5-D VAE, images as one frame",
+    formula="the scaling the tool is given",
+    layout=VIDEO,
+    frame_axis=True,
 )
 
 
