@@ -11,7 +11,7 @@ Usage (see `upstream/PR.md`, "diffusers' own tests, patched vs unpatched", for t
     python upstream/compare_runs.py UNPATCHED_DIR PATCHED_DIR
 
 Each directory holds one `<module>.xml` per test module; the modules of UNPATCHED_DIR are compared. Exits with 1 if
-any outcome or failure text differs, or if a report is missing on the patched side.
+any outcome or failure text differs, if a report is missing on the patched side, or if there are no reports.
 """
 
 from __future__ import annotations
@@ -41,10 +41,14 @@ def read_report(path: str) -> dict[str, tuple[str, str]]:
 
 def compare(unpatched_dir: str, patched_dir: str) -> bool:
     """Prints the comparison of the reports in the two folders; returns whether the two sides agree."""
+    reports = sorted(glob.glob(os.path.join(unpatched_dir, "*.xml")))
+    if not reports:
+        print(f"no JUnit reports (*.xml) in {unpatched_dir}")
+        return False
     agree = True
     totals = {"unpatched": Counter(), "patched": Counter()}
     print(f"{'module':45} {'side':9} {'passed':>7} {'failed':>7} {'skipped':>7}")
-    for unpatched_path in sorted(glob.glob(os.path.join(unpatched_dir, "*.xml"))):
+    for unpatched_path in reports:
         module = os.path.basename(unpatched_path).removesuffix(".xml")
         patched_path = os.path.join(patched_dir, os.path.basename(unpatched_path))
         if not os.path.exists(patched_path):
