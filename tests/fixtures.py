@@ -330,21 +330,22 @@ def tiny_vae_shifted(**overrides) -> AutoencoderKL:
     return tiny_vae_kl(**config)
 
 
-def sd3_components() -> dict:
+def sd3_components(latent_channels: int = 4) -> dict:
     """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img). The T5 encoder is left out: the
-    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`."""
+    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`. The inpainting
+    pipeline needs `latent_channels=16`, as the real model's."""
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
         sample_size=32,
         patch_size=1,
-        in_channels=4,
+        in_channels=latent_channels,
         num_layers=1,
         attention_head_dim=8,
         num_attention_heads=4,
         caption_projection_dim=32,
         joint_attention_dim=32,
         pooled_projection_dim=64,
-        out_channels=4,
+        out_channels=latent_channels,
     )
     torch.manual_seed(0)
     text_encoder = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
@@ -353,7 +354,7 @@ def sd3_components() -> dict:
     return {
         "transformer": transformer,
         "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "vae": tiny_vae_shifted(),
+        "vae": tiny_vae_shifted(latent_channels=latent_channels),
         "text_encoder": text_encoder,
         "tokenizer": tiny_tokenizer(),
         "text_encoder_2": text_encoder_2,
@@ -363,13 +364,16 @@ def sd3_components() -> dict:
     }
 
 
-def flux_components() -> dict:
+def flux_components(in_channels: int = 16) -> dict:
     """Components of a tiny Flux pipeline (text-to-image, img2img) without text encoders: pass
-    `flux_prompt_embeds()` to the call instead of a prompt (Flux needs a T5 tokenizer for prompts)."""
+    `flux_prompt_embeds()` to the call instead of a prompt (Flux needs a T5 tokenizer for prompts). `in_channels`: the
+    transformer's input when the pipeline concatenates conditions to the packed latents (Fill 48, Control 32); its
+    output stays 16."""
     torch.manual_seed(0)
     transformer = FluxTransformer2DModel(
         patch_size=1,
-        in_channels=16,  # 4 latent channels packed in 2x2 patches
+        in_channels=in_channels,  # 4 latent channels packed in 2x2 patches (16), and any conditions
+        out_channels=16,
         num_layers=1,
         num_single_layers=1,
         attention_head_dim=16,
@@ -807,6 +811,47 @@ def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
         embeds[f"{prefix}prompt_embeds"] = torch.randn(batch_size, 8, 8, generator=g)
         embeds[f"{prefix}pooled_prompt_embeds"] = torch.randn(batch_size, 8, generator=g)
     return embeds
+
+
+# --- Flux / SD3 / transformer pipeline variants of issue 13 ------------------------------------------------------------
+
+
+def flux_controlnet():
+    """A `FluxControlNetModel` for `flux_components()` (its conditioning: the control image's packed latents)."""
+    from diffusers import FluxControlNetModel
+
+    torch.manual_seed(0)
+    return FluxControlNetModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+
+
+def sd3_controlnet(extra_conditioning_channels: int = 0):
+    """An `SD3ControlNetModel` for `sd3_components()`; the inpainting pipeline's takes the mask as 1 extra channel."""
+    from diffusers import SD3ControlNetModel
+
+    torch.manual_seed(0)
+    return SD3ControlNetModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+        extra_conditioning_channels=extra_conditioning_channels,
+    )
 
 
 def text_embeds(

@@ -112,7 +112,8 @@ def test_unpickling_makes_a_class_not_made_yet():
     name = next(
         name
         for name in sorted(PROVEN)
-        if pipelines.ready_class_for(getattr(diffusers, name)) is None
+        if hasattr(diffusers, name)  # an older diffusers lacks the newer pipelines
+        and pipelines.ready_class_for(getattr(diffusers, name)) is None
         and f"Scaled{name}" not in vars(diffusers_scaled.factory)
     )
     cls = pickle.loads(f"cdiffusers_scaled.factory\nScaled{name}\n.".encode())

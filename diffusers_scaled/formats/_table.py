@@ -64,9 +64,22 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "KolorsPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_variants.py"),
     "StableDiffusion3Pipeline": (image.STABLE_DIFFUSION_3, "tests/pipelines/test_sd3.py"),
     "StableDiffusion3Img2ImgPipeline": (image.STABLE_DIFFUSION_3, "tests/pipelines/test_sd3.py"),
+    "StableDiffusion3PAGPipeline": (image.STABLE_DIFFUSION_3, "tests/formats/test_image_variants.py"),
+    "StableDiffusion3PAGImg2ImgPipeline": (image.STABLE_DIFFUSION_3, "tests/formats/test_image_variants.py"),
+    "StableDiffusion3ControlNetPipeline": (image.STABLE_DIFFUSION_3, "tests/formats/test_image_variants.py"),
+    "StableDiffusion3ControlNetInpaintingPipeline": (image.STABLE_DIFFUSION_3, "tests/formats/test_image_variants.py"),
     "FluxPipeline": (image.FLUX, "tests/pipelines/test_flux.py"),
     "FluxImg2ImgPipeline": (image.FLUX, "tests/pipelines/test_flux.py"),
-    "FluxKontextPipeline": (image.FLUX, "tests/test_factory.py"),
+    "FluxKontextPipeline": (image.FLUX_KONTEXT, "tests/formats/test_image_variants.py"),
+    "FluxInpaintPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxFillPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlImg2ImgPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlInpaintPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlNetPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlNetImg2ImgPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxControlNetInpaintPipeline": (image.FLUX, "tests/formats/test_image_variants.py"),
+    "FluxKontextInpaintPipeline": (image.FLUX_KONTEXT, "tests/formats/test_image_variants.py"),
     "Flux2Pipeline": (image.FLUX_2, "tests/pipelines/test_flux2.py"),
     "QwenImagePipeline": (image.QWEN_IMAGE, "tests/pipelines/test_qwenimage.py"),
     "QwenImageImg2ImgPipeline": (image.QWEN_IMAGE, "tests/pipelines/test_qwenimage.py"),
@@ -81,6 +94,11 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "ChromaImg2ImgPipeline": (image.CHROMA, "tests/formats/test_image_families.py"),
     "Lumina2Pipeline": (image.LUMINA2, "tests/formats/test_image_families.py"),
     "CogView4Pipeline": (image.COGVIEW4, "tests/formats/test_image_families.py"),
+    "ChromaInpaintPipeline": (image.CHROMA, "tests/formats/test_image_variants.py"),
+    "PixArtSigmaPAGPipeline": (image.PIXART, "tests/formats/test_image_variants.py"),
+    "SanaPAGPipeline": (image.SANA, "tests/formats/test_image_variants.py"),
+    "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
+    "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
 }
 
 _VIDEO = (
@@ -116,39 +134,52 @@ _UNTESTABLE_OFFLINE = (
     "text encoder, whose tokenizer cannot be built offline",
     "KolorsImg2ImgPipeline",
 )
+_INCONSISTENT = (
+    "its own decode does not invert its own encoding: it decodes `vae.decode(latents / f)`, leaving out the "
+    "`shift_factor` its `_encode_vae_image` subtracts; an exact `decode_latents` would copy that mistake",
+    "StableDiffusion3InpaintPipeline",
+)
+_RAW_LATENT_OUTPUT = (
+    'its `output_type="latent"` returns raw VAE latents (statistics undone, unpatchified) while its image '
+    "conditions are encoded normalized and patchified: no one latent format is both",
+    "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
+)
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
-    ChromaInpaintPipeline CogView3PlusPipeline CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline
-    DreamLiteMobilePipeline DreamLitePipeline ErnieImagePipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline
-    Flux2KleinPipeline FluxControlImg2ImgPipeline FluxControlInpaintPipeline FluxControlNetImg2ImgPipeline
-    FluxControlNetInpaintPipeline FluxControlNetPipeline FluxControlPipeline FluxFillPipeline FluxInpaintPipeline
-    FluxKontextInpaintPipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline
-    HunyuanDiTPAGPipeline HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline
-    JoyImageEditPipeline JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
+    CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
+    ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
+    HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
+    JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
-    PixArtSigmaPAGPipeline QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline
-    QwenImageEditInpaintPipeline QwenImageEditPlusPipeline QwenImageInpaintPipeline QwenImageLayeredPipeline
-    SanaControlNetPipeline SanaPAGPipeline SanaSprintPipeline SemanticStableDiffusionPipeline
-    StableDiffusion3ControlNetInpaintingPipeline StableDiffusion3ControlNetPipeline StableDiffusion3InpaintPipeline
-    StableDiffusion3PAGImg2ImgPipeline StableDiffusion3PAGPipeline StableDiffusionAttendAndExcitePipeline
-    StableDiffusionControlNetXSPipeline StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline
-    StableDiffusionGLIGENPipeline StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
+    QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
+    QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
+    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
+    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
     StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
     StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPipelineSafe
     StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
-    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageInpaintPipeline ZImageOmniPipeline""",
+    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
 )
 
 # pipeline class name -> why `scaled()` refuses it
 REFUSED: dict[str, str] = {
     name: reason
-    for reason, names in (_VIDEO, _AUDIO, _NOT_IMAGES, _UNTESTABLE_OFFLINE, _NOT_PROVEN)
+    for reason, names in (
+        _VIDEO,
+        _AUDIO,
+        _NOT_IMAGES,
+        _UNTESTABLE_OFFLINE,
+        _INCONSISTENT,
+        _RAW_LATENT_OUTPUT,
+        _NOT_PROVEN,
+    )
     for name in names.split()
 }
 

@@ -15,6 +15,7 @@ __all__ = [
     "STABLE_DIFFUSION_XL_FACTOR_ONLY",
     "STABLE_DIFFUSION_3",
     "FLUX",
+    "FLUX_KONTEXT",
     "FLUX_2",
     "QWEN_IMAGE",
     "QWEN_IMAGE_EDIT",
@@ -59,6 +60,13 @@ FLUX = LatentFormat(
     formula="`(z - shift) * f`, then packed",
     layout=FLUX_PACKED,
     conditioned_by="FluxImg2ImgPipeline.prepare_latents",
+)
+FLUX_KONTEXT = LatentFormat(
+    name="Flux.1 Kontext",
+    formula="`(z - shift) * f`, then packed (image conditions: the posterior's mode)",
+    layout=FLUX_PACKED,
+    sample_mode="argmax",
+    conditioned_by="FluxKontextPipeline._encode_vae_image",
 )
 FLUX_2 = LatentFormat(
     name="Flux.2",

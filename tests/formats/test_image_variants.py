@@ -17,16 +17,31 @@ import pytest
 import torch
 from fixtures import (
     PROMPT,
+    chroma_components,
+    flux_components,
+    flux_controlnet,
+    flux_prompt_embeds,
     generator,
     kolors_components,
     kolors_prompt_embeds,
     lcm_components,
     make_mask,
     make_pil_images,
+    pixart_prompt_embeds,
+    pixart_sigma_components,
+    qwenimage_components,
+    qwenimage_prompt_embeds,
+    sana_components,
+    sana_prompt_embeds,
+    sd3_components,
+    sd3_controlnet,
     sd_adapter_components,
     sd_variant_components,
     sdxl_adapter_components,
     sdxl_variant_components,
+    text_embeds,
+    z_image_components,
+    z_image_prompt_embeds,
 )
 
 from diffusers_scaled import scaled
@@ -50,9 +65,50 @@ INPAINT = {"image": IMAGE, "mask_image": MASK, "strength": 0.75}
 PAG = {"pag_scale": 3.0}
 UNION = {"control_image": [CONTROL], "control_mode": [1]}
 KOLORS = {"prompt": None, **kolors_prompt_embeds()}  # no ChatGLM tokenizer offline
+FLUX = {"prompt": None, **flux_prompt_embeds()}  # no T5 tokenizer offline
+CHROMA = {"prompt": None, "guidance_scale": 1.0, **text_embeds(1, 8, 32, torch.bool)}
+PIXART = {"prompt": None, "guidance_scale": 1.0, "use_resolution_binning": False, **pixart_prompt_embeds()}
+SANA = {"prompt": None, "guidance_scale": 1.0, "use_resolution_binning": False, **sana_prompt_embeds()}
+SANA_PAG = {**SANA, **PAG, "height": 32, "width": 64}  # Sana PAG takes multiples of 32
+QWEN = {"prompt": None, **qwenimage_prompt_embeds()}
+Z_IMAGE = {"prompt": None, "guidance_scale": 0.0, **z_image_prompt_embeds()}
+KONTEXT = {"max_area": HEIGHT * WIDTH, "_auto_resize": False}  # generate at the requested size, not at ~1024x1024
+
+
+def with_pag_layers(factory):
+    return {**factory(), "pag_applied_layers": ["blocks.0"]}  # the tiny transformers have one block
+
+
+def chroma_inpaint_components():
+    # The Chroma inpainting pipeline reads `transformer.config.guidance_embeds`, which the Chroma transformer's config
+    # lacks (it has no guidance embedding).
+    components = chroma_components()
+    components["transformer"].register_to_config(guidance_embeds=False)
+    return components
+
+
+def flux_control_components():
+    return flux_components(in_channels=32)  # packed latents and control latents
+
+
+def flux_controlnet_components():
+    return {**flux_components(), "controlnet": flux_controlnet()}
+
+
+def sd3_pag_components():
+    return with_pag_layers(sd3_components)
+
+
+def sd3_controlnet_components():
+    return {**sd3_components(), "controlnet": sd3_controlnet()}
+
+
+def sd3_controlnet_inpaint_components():
+    return {**sd3_components(), "controlnet": sd3_controlnet(extra_conditioning_channels=1)}
+
 
 # pipeline class name -> (components factory, call inputs beyond prompt/size/steps, encode check)
-# encode check: "img2img" (the stock run from our latents equals its run from pixels), "inpaint" (the stock
+# encode check: "img2img" (the stock run from our latents equals its run from pixels), "vae_image" (the stock
 # `_encode_vae_image`), None (the pipeline encodes no image into its denoiser latents, or, for the SDXL inpainting
 # pipelines that decode with the statistics, encodes without them: see tests/test_latent_spaces.py).
 CASES = {
@@ -61,23 +117,27 @@ CASES = {
     "StableDiffusionControlNetInpaintPipeline": (
         SD_CONTROLNET_INPAINT,
         {**INPAINT, "control_image": CONTROL},
-        "inpaint",
+        "vae_image",
     ),
     "StableDiffusionPAGPipeline": (SD, PAG, None),
     "StableDiffusionPAGImg2ImgPipeline": (SD, {**IMG2IMG, **PAG}, "img2img"),
-    "StableDiffusionPAGInpaintPipeline": (SD_INPAINT, {**INPAINT, **PAG}, "inpaint"),
+    "StableDiffusionPAGInpaintPipeline": (SD_INPAINT, {**INPAINT, **PAG}, "vae_image"),
     "StableDiffusionControlNetPAGPipeline": (SD_CONTROLNET, {"image": CONTROL, **PAG}, None),
     "StableDiffusionControlNetPAGInpaintPipeline": (
         SD_CONTROLNET_INPAINT,
         {**INPAINT, "control_image": CONTROL, **PAG},
-        "inpaint",
+        "vae_image",
     ),
     "StableDiffusionAdapterPipeline": (sd_adapter_components, {"image": CONTROL}, None),
     "LatentConsistencyModelImg2ImgPipeline": (lcm_components, IMG2IMG, "img2img"),
     "StableDiffusionInstructPix2PixPipeline": (partial(SD, unet_in_channels=8), {"image": IMAGE}, None),
     "StableDiffusionXLControlNetPipeline": (SDXL_CONTROLNET, {"image": CONTROL}, None),
     "StableDiffusionXLControlNetImg2ImgPipeline": (SDXL_CONTROLNET, {**IMG2IMG, "control_image": CONTROL}, "img2img"),
-    "StableDiffusionXLControlNetInpaintPipeline": (SDXL_CONTROLNET, {**INPAINT, "control_image": CONTROL}, "inpaint"),
+    "StableDiffusionXLControlNetInpaintPipeline": (
+        SDXL_CONTROLNET,
+        {**INPAINT, "control_image": CONTROL},
+        "vae_image",
+    ),
     "StableDiffusionXLPAGPipeline": (SDXL, PAG, None),
     "StableDiffusionXLPAGImg2ImgPipeline": (SDXL, {**IMG2IMG, **PAG}, "img2img"),
     "StableDiffusionXLPAGInpaintPipeline": (SDXL, {**INPAINT, **PAG}, None),
@@ -89,10 +149,49 @@ CASES = {
     ),
     "StableDiffusionXLControlNetUnionPipeline": (SDXL_UNION, UNION, None),
     "StableDiffusionXLControlNetUnionImg2ImgPipeline": (SDXL_UNION, {**IMG2IMG, **UNION}, "img2img"),
-    "StableDiffusionXLControlNetUnionInpaintPipeline": (SDXL_UNION, {**INPAINT, **UNION}, "inpaint"),
+    "StableDiffusionXLControlNetUnionInpaintPipeline": (SDXL_UNION, {**INPAINT, **UNION}, "vae_image"),
     "StableDiffusionXLAdapterPipeline": (sdxl_adapter_components, {"image": CONTROL}, None),
     "StableDiffusionXLInstructPix2PixPipeline": (partial(SDXL, unet_in_channels=8), {"image": IMAGE}, None),
     "KolorsPipeline": (kolors_components, KOLORS, None),
+    "FluxInpaintPipeline": (flux_components, {**FLUX, **INPAINT}, "vae_image"),
+    "FluxFillPipeline": (partial(flux_components, in_channels=48), {**FLUX, "image": IMAGE, "mask_image": MASK}, None),
+    "FluxControlPipeline": (flux_control_components, {**FLUX, "control_image": CONTROL}, None),
+    "FluxControlImg2ImgPipeline": (
+        flux_control_components,
+        {**FLUX, **IMG2IMG, "control_image": CONTROL},
+        "vae_image",
+    ),
+    "FluxControlInpaintPipeline": (
+        flux_control_components,
+        {**FLUX, **INPAINT, "control_image": CONTROL},
+        "vae_image",
+    ),
+    "FluxControlNetPipeline": (flux_controlnet_components, {**FLUX, "control_image": CONTROL}, None),
+    "FluxControlNetImg2ImgPipeline": (
+        flux_controlnet_components,
+        {**FLUX, **IMG2IMG, "control_image": CONTROL},
+        "vae_image",
+    ),
+    "FluxControlNetInpaintPipeline": (
+        flux_controlnet_components,
+        {**FLUX, **INPAINT, "control_image": CONTROL},
+        "vae_image",
+    ),
+    "FluxKontextPipeline": (flux_components, {**FLUX, **KONTEXT, "image": IMAGE}, "vae_image"),
+    "FluxKontextInpaintPipeline": (flux_components, {**FLUX, **KONTEXT, **INPAINT}, "vae_image"),
+    "StableDiffusion3PAGPipeline": (sd3_pag_components, PAG, None),
+    "ChromaInpaintPipeline": (chroma_inpaint_components, {**CHROMA, **INPAINT}, "vae_image"),
+    "PixArtSigmaPAGPipeline": (partial(with_pag_layers, pixart_sigma_components), {**PIXART, **PAG}, None),
+    "SanaPAGPipeline": (partial(with_pag_layers, sana_components), SANA_PAG, None),
+    "QwenImageInpaintPipeline": (qwenimage_components, {**QWEN, **INPAINT}, "vae_image"),
+    "ZImageInpaintPipeline": (z_image_components, {**Z_IMAGE, **INPAINT}, None),
+    "StableDiffusion3PAGImg2ImgPipeline": (sd3_pag_components, {**IMG2IMG, **PAG}, None),
+    "StableDiffusion3ControlNetPipeline": (sd3_controlnet_components, {"control_image": CONTROL}, None),
+    "StableDiffusion3ControlNetInpaintingPipeline": (
+        sd3_controlnet_inpaint_components,
+        {"control_image": CONTROL, "control_mask": MASK},
+        None,
+    ),
     "KolorsPAGPipeline": (kolors_components, {**KOLORS, **PAG}, None),
 }
 
@@ -117,6 +216,7 @@ def call(pipe, inputs, output_type, g=None, **overrides):
     kwargs = {"prompt": PROMPT, "num_inference_steps": 2, "height": HEIGHT, "width": WIDTH, **inputs, **overrides}
     accepted = inspect.signature(type(pipe).__call__).parameters  # the img2img pipelines take the image's size
     kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    torch.manual_seed(0)  # for the pipelines that encode their control image with the global generator
     return pipe(**kwargs, generator=generator(0) if g is None else g, output_type=output_type).images
 
 
@@ -129,9 +229,11 @@ def test_decode_latents_equals_stock_call(name):
     assert pipe.latent_format is _table.PROVEN[name][0]
     latents = call(pipe, inputs, "latent")
     expected = call(make(stock, components), inputs, "np")
+    height, width = inputs.get("height", HEIGHT), inputs.get("width", WIDTH)
+    size = {"height": height, "width": width} if pipe.latent_format.packs else {}
     with torch.no_grad():
-        decoded = pipe.decode_latents(latents)
-    assert decoded.shape == (1, HEIGHT, WIDTH, 3)
+        decoded = pipe.decode_latents(latents, **size)
+    assert decoded.shape == (1, height, width, 3)
     assert np.array_equal(decoded, expected)
 
 
@@ -151,16 +253,19 @@ def test_encode_latents_equals_img2img_encoding(name):
     assert np.array_equal(call(stock, inputs, "np", g=g, image=latents), expected)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case[2] == "inpaint"))
-def test_encode_latents_equals_inpaint_encoding(name):
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case[2] == "vae_image"))
+def test_encode_latents_equals_stock_vae_image_encoding(name):
+    # The stock conditioned pipeline's own encoding of its image (`_encode_vae_image`, no noise), unpacked.
     stock_cls = stock_class(name)
     factory, _, _ = CASES[name]
     components = factory()
     stock, pipe = make(stock_cls, components), make(scaled(stock_cls), components)
     pixels = stock.image_processor.preprocess(IMAGE, height=HEIGHT, width=WIDTH)
+    if pipe.latent_format.frame_axis:
+        pixels = pixels.unsqueeze(2)  # Qwen-Image encodes images as one frame of its video VAE
     with torch.no_grad():
         expected = stock._encode_vae_image(pixels, generator=generator(0))
-        assert torch.equal(pipe.encode_latents(IMAGE, generator=generator(0)), expected)
+        assert torch.equal(pipe.encode_latents(IMAGE, generator=generator(0)), expected)  # the format's sample_mode
 
 
 @pytest.mark.parametrize(
