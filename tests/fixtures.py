@@ -817,21 +817,15 @@ def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
 
 
 def flux_controlnet():
-    """A `FluxControlNetModel` for `flux_components()` (its conditioning: the control image's packed latents)."""
+    """A `FluxControlNetModel` shaped like `flux_components()`' transformer (its conditioning: the control image's
+    packed latents)."""
     from diffusers import FluxControlNetModel
 
+    config = flux_components()["transformer"].config
+    shape = ("patch_size", "num_layers", "num_single_layers", "attention_head_dim", "num_attention_heads")
+    shape += ("joint_attention_dim", "pooled_projection_dim", "axes_dims_rope")
     torch.manual_seed(0)
-    return FluxControlNetModel(
-        patch_size=1,
-        in_channels=16,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        axes_dims_rope=[4, 4, 8],
-    )
+    return FluxControlNetModel(in_channels=16, **{key: config[key] for key in shape})
 
 
 def sd3_controlnet(extra_conditioning_channels: int = 0):
