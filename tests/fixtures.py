@@ -829,22 +829,16 @@ def flux_controlnet():
 
 
 def sd3_controlnet(extra_conditioning_channels: int = 0):
-    """An `SD3ControlNetModel` for `sd3_components()`; the inpainting pipeline's takes the mask as 1 extra channel."""
+    """An `SD3ControlNetModel` shaped like `sd3_components()`' transformer; the inpainting pipeline's takes the mask
+    as 1 extra channel."""
     from diffusers import SD3ControlNetModel
 
+    config = sd3_components()["transformer"].config
+    shape = ("sample_size", "patch_size", "in_channels", "num_layers", "attention_head_dim", "num_attention_heads")
+    shape += ("caption_projection_dim", "joint_attention_dim", "pooled_projection_dim", "out_channels")
     torch.manual_seed(0)
     return SD3ControlNetModel(
-        sample_size=32,
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=4,
-        caption_projection_dim=32,
-        joint_attention_dim=32,
-        pooled_projection_dim=64,
-        out_channels=4,
-        extra_conditioning_channels=extra_conditioning_channels,
+        extra_conditioning_channels=extra_conditioning_channels, **{key: config[key] for key in shape}
     )
 
 
