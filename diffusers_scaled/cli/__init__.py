@@ -1,4 +1,4 @@
-"""The `diffusers-scaled` command line: `roundtrip`, `calibrate`, `encode`, `info` (one module per command)."""
+"""The `diffusers-scaled` command line: `roundtrip`, `calibrate`, `encode`, `verify`, `info` (one module per command)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 
-from . import calibrate, encode, info, roundtrip
+from . import calibrate, encode, info, roundtrip, verify
 
 
-COMMANDS = {"roundtrip": roundtrip, "calibrate": calibrate, "encode": encode, "info": info}
+COMMANDS = {"roundtrip": roundtrip, "calibrate": calibrate, "encode": encode, "verify": verify, "info": info}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,15 @@ def batch_generator(seed: int, first_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + first_index)
 
 
+def derived_generator(*numbers: int) -> torch.Generator:
+    """A generator seeded from a tuple of integers (an FNV-1a-style mix; distinct tuples give distinct seeds in
+    practice): per-image crops, per-epoch draws."""
+    value = 1469598103934665603
+    for number in numbers:
+        value = ((value ^ (number & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) % (1 << 64)
+    return torch.Generator().manual_seed(value >> 1)
+
+
 def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int, int]]:
     """An item as the RGB image to encode (resized and centre-cropped to `resolution`) and its original size."""
     original = _data.to_pil(item)
@@ -39,17 +48,24 @@ class BatchLoader:
     """Reads batches of items ahead of their use, in `num_workers` threads (0: in the caller's thread, when asked).
 
     `submit(items)` starts reading a batch and returns a function that waits for it and returns its images and their
-    original `(width, height)`; an exception from reading an item is raised there.
+    original `(width, height)`; an exception from reading an item is raised there. With `read` (a function of one
+    item), the batch is instead the list of `read(item)` results.
     """
 
-    def __init__(self, resolution: int | None, num_workers: int = 0):
+    def __init__(self, resolution: int | None, num_workers: int = 0, read: Callable | None = None):
         check_num_workers(num_workers)
         self.resolution = resolution
+        self._read = read
         self._pool = (
             ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None
         )
 
     def submit(self, items: list) -> Callable[[], Batch]:
+        if self._read is not None:
+            if self._pool is None:
+                return lambda: [self._read(item) for item in items]
+            futures = [self._pool.submit(self._read, item) for item in items]
+            return lambda: [future.result() for future in futures]
         if self._pool is None:
             return lambda: _unzip([read_item(item, self.resolution) for item in items])
         futures = [self._pool.submit(read_item, item, self.resolution) for item in items]

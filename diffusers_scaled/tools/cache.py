@@ -28,36 +28,67 @@ from dataclasses import asdict
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .. import _validation
 from .._codec import IDENTITY, VaeCodec
 from ..scaling import LatentScaling
-from . import _data, _distributed, _encoding
+from . import _cache_layout, _cache_write, _data, _distributed, _encoding
+from . import buckets as _buckets
 from ._loading import load_vae, vae_identity
 
 
-FORMAT = "diffusers-scaled-latent-cache/1"
-INDEX_FILE = "cache.json"
-# The settings that must match for a resumed run to reuse existing shards.
-SETTINGS = ("format", "vae", "scaling", "sample_mode", "seed", "resolution", "shard_size", "batch_size")
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}.safetensors"
+# The settings that must match for a resumed run to reuse existing shards, or for `append` to add to a cache.
+SETTINGS = (
+    "format", "vae", "scaling", "store", "dtype", "seed", "resolution", "buckets", "crop", "flip", "alpha_mask",
+    "shard_size", "batch_size",
+)  # fmt: skip
+FORMAT, INDEX_FILE, shard_name = _cache_layout.FORMAT, _cache_layout.INDEX_FILE, _cache_layout.shard_name
 
 
 def _read_metadata(path: str) -> dict | None:
     try:
-        with safe_open(path, framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception:  # a foreign or damaged file: treated as absent and rewritten
+        return _cache_layout.read_shard_metadata(path)
+    except ValueError:  # a foreign or damaged file: treated as absent and rewritten
         return None
-    try:
-        return {key: json.loads(value) for key, value in metadata.items()}
-    except json.JSONDecodeError:
-        return None
+
+
+def _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor) -> list | None:
+    if buckets is None:
+        if resolution is None:
+            return None
+        return _buckets.check_buckets([(resolution, resolution)], scale_factor)
+    if resolution is None:
+        raise ValueError("`buckets` needs a `resolution` (the side of the square of the buckets' area); got None.")
+    if buckets == "sdxl":
+        buckets = _buckets.sdxl_buckets(resolution, step)
+    elif buckets == "generate":
+        buckets = _buckets.generate_buckets(resolution, min_size, max_size, step)
+    elif isinstance(buckets, str):
+        raise ValueError(f'`buckets` must be "sdxl", "generate" or a list of (height, width) pairs; got {buckets!r}.')
+    return _buckets.check_buckets(buckets, scale_factor)
+
+
+def _resolve_store(store, sample_mode) -> str:
+    _validation.check_sample_mode(sample_mode)
+    if store is None:
+        return "sample" if sample_mode == "sample" else "mean"
+    if store not in _cache_write.STORES:
+        raise ValueError(f"`store` must be one of {_cache_write.STORES}; got {store!r}.")
+    if sample_mode != "sample" and store != "mean":
+        raise ValueError(f'`sample_mode="{sample_mode}"` contradicts `store="{store}"`; give `store` alone.')
+    return store
+
+
+def _resolve_dtype(dtype) -> tuple[torch.dtype | None, str | None]:
+    if dtype is None:
+        return None, None
+    names = {value: key for key, value in _cache_write.DTYPES.items()}
+    if isinstance(dtype, str) and dtype in _cache_write.DTYPES:
+        return _cache_write.DTYPES[dtype], dtype
+    if dtype in names:
+        return dtype, names[dtype]
+    raise ValueError(f"`dtype` must be one of {sorted(_cache_write.DTYPES)} (or the torch dtype); got {dtype!r}.")
 
 
 def encode_to_cache(
@@ -75,6 +106,17 @@ def encode_to_cache(
     callback=None,
     num_workers: int = 2,
     compile: bool | dict = False,
+    buckets: str | list | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    step: int = 64,
+    crop: str = "center",
+    flip: bool = False,
+    alpha_mask: bool = False,
+    store: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    append: bool = False,
+    image_column: str = "image",
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -82,14 +124,16 @@ def encode_to_cache(
 
     Args:
         vae (`torch.nn.Module`, `str` or `None`): the VAE, a folder or hub id, or `None` for the embedded default.
-        images: a folder, an image file, or an iterable / `torch.utils.data.Dataset` of images (see `calibrate`).
+        images: a folder, an image file, an iterable / `torch.utils.data.Dataset` of images (see `calibrate`), or a
+            Hugging Face `datasets.Dataset` / `IterableDataset` (streaming works) with an image column.
         output_dir (`str`): the cache folder (created if needed).
         shard_size (`int`, *optional*, defaults to 256): images per shard file.
-        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call.
-        resolution (`int`, *optional*, defaults to 256): square size images are resized and cropped to; `None`
-            keeps each image's size.
-        sample_mode (`str`, *optional*, defaults to `"sample"`): posterior `"sample"` or `"argmax"` (mode).
-        seed (`int`, *optional*, defaults to 0): seeds the posterior samples (one generator per batch).
+        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call (all of one bucket).
+        resolution (`int`, *optional*, defaults to 256): the square size images are resized and cropped to, or with
+            `buckets` the side of the square of the buckets' area; `None` keeps each image's size (centre-cropped
+            to a multiple of the VAE's scale factor).
+        sample_mode (`str`, *optional*, defaults to `"sample"`): `"argmax"` is `store="mean"` (kept for older code).
+        seed (`int`, *optional*, defaults to 0): seeds the posterior samples and random crops.
         scaled (`bool`, *optional*, defaults to `True`): store denoiser latents (the VAE config's scaling applied)
             rather than raw latents. The metadata records which.
         vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
@@ -98,28 +142,50 @@ def encode_to_cache(
             this process writes.
         num_workers (`int`, *optional*, defaults to 2): threads that read (decode, resize) the next batch's images
             while the current batch encodes; 0 reads them in the calling thread. The cache is the same either way.
-        compile (`bool` or `dict`, *optional*, defaults to `False`): run the VAE's encoder through `torch.compile`,
-            one graph per batch shape: worth it for large datasets on a GPU; compiled kernels agree with eager ones to
-            rounding, not bitwise. A dict holds arguments for `ScaledLatentsMixin.enable_vae_compile` (for example
-            `{"mode": "max-autotune"}`).
+        compile (`bool` or `dict`, *optional*, defaults to `False`): run the VAE's encoder through `torch.compile`
+            (see `ScaledLatentsMixin.enable_vae_compile`); compiled kernels agree with eager ones to rounding.
+        buckets (`str` or `list`, *optional*): aspect-ratio buckets: `"sdxl"` (SDXL's list scaled to `resolution`),
+            `"generate"` (kohya's rule from `resolution`, `min_size`, `max_size`, `step`) or a list of
+            `(height, width)` pairs; each image goes to the bucket nearest its aspect ratio (see `tools.buckets`).
+            Default: one square bucket of `resolution`.
+        min_size (`int`, *optional*), max_size (`int`, *optional*), step (`int`, *optional*, defaults to 64): the
+            generated buckets' shortest side, longest side and size step.
+        crop (`str`, *optional*, defaults to `"center"`): `"center"` or `"random"` (seeded per image).
+        flip (`bool`, *optional*, defaults to `False`): also store the latents of the horizontally flipped image.
+        alpha_mask (`bool`, *optional*, defaults to `False`): also store the alpha channel (1 where images without
+            one) at latent resolution.
+        store (`str`, *optional*, defaults to `"sample"`): `"sample"` (a posterior sample), `"mean"` (its mean) or
+            `"distribution"` (raw mean and log-variance; `LatentCacheDataset` draws a fresh sample each epoch).
+        dtype (`torch.dtype` or `str`, *optional*): store tensors in `float32`, `float16` or `bfloat16` (a cast of
+            the encoded values); by default in the VAE's dtype.
+        append (`bool`, *optional*, defaults to `False`): add to an existing cache only the images it does not hold
+            (by content hash), in new shards after its last one; the settings must be the cache's.
+        image_column (`str`, *optional*, defaults to `"image"`): the image column of a Hugging Face dataset.
 
     Returns:
         `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
 
     Raises:
-        `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
+        `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
     """
-    _validation.check_sample_mode(sample_mode)
     _encoding.check_num_workers(num_workers)
     for name, value in (("shard_size", shard_size), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
     if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
         raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
+    _validation.check_choice("crop", crop, _buckets.CROPS)
+    store = _resolve_store(store, sample_mode)
+    dtype, dtype_name = _resolve_dtype(dtype)
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
         vae = load_vae(vae)
+    scaling = LatentScaling.from_config(vae.config) if scaled else None
+    codec = VaeCodec(vae, scaling=scaling or IDENTITY)
+    scale_factor = codec.image_processor.config.vae_scale_factor
+    bucket_list = _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor)
     output_dir = os.fspath(output_dir)
+    items = _data.as_items(images, image_column)
     rank, world_size = _distributed.world()
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -127,30 +193,46 @@ def encode_to_cache(
             os.remove(stale)  # left by a killed run
     _distributed.barrier()
 
-    scaling = LatentScaling.from_config(vae.config) if scaled else None
-    codec = VaeCodec(vae, scaling=scaling or IDENTITY)
     if compile:
         codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
     settings = {
         "format": FORMAT,
         "vae": vae_identity(vae, vae_name),
         "scaling": {k: v for k, v in asdict(scaling).items() if v is not None} if scaling else None,
-        "sample_mode": sample_mode,
+        "store": store,
+        "dtype": dtype_name,
         "seed": seed,
         "resolution": resolution,
+        "buckets": [list(b) for b in bucket_list] if buckets is not None else None,
+        "crop": crop,
+        "flip": bool(flip),
+        "alpha_mask": bool(alpha_mask),
         "shard_size": shard_size,
         "batch_size": batch_size,
     }
+    plan = _cache_write.Plan(
+        bucket_list, crop, bool(flip), bool(alpha_mask), store, dtype, seed, batch_size, scale_factor
+    )
 
-    items = _data.as_items(images)
+    shards, num_images, first_shard = [], 0, 0
+    if append:
+        existing = _cache_layout.read_index(output_dir)
+        _cache_layout.require_current_format(existing, output_dir)
+        _check_same_settings(existing, settings, os.path.join(output_dir, INDEX_FILE))
+        known = {
+            entry["sha256"]
+            for name in existing["shards"]
+            for entry in _cache_layout.read_shard_metadata(os.path.join(output_dir, name))["images"]
+        }
+        items = [item for item in _data.iterate(items) if _data.content_sha256(item) not in known]
+        shards, num_images, first_shard = list(existing["shards"]), existing["num_images"], len(existing["shards"])
+
     total = _data.num_items(items)
     bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
-    shards = []
-    num_images = 0
-    with _encoding.BatchLoader(resolution, num_workers) as loader:
-        for shard_index, chunk in enumerate(_data.chunks(items, shard_size)):
+    with _encoding.BatchLoader(None, num_workers, read=lambda job: _cache_write.prepare(*job, plan)) as loader:
+        for shard_index, chunk in enumerate(_data.chunks(items, shard_size), start=first_shard):
             path = os.path.join(output_dir, shard_name(shard_index))
-            first = shard_index * shard_size
+            first = num_images
             sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
             shards.append(shard_name(shard_index))
             num_images += len(chunk)
@@ -159,7 +241,7 @@ def encode_to_cache(
                 if existing is not None:
                     _check_same_settings(existing, settings, path)
                 if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
-                    _write_shard(codec, loader, chunk, first, sources, settings, path)
+                    _cache_write.write_shard(codec, loader, chunk, first, sources, settings, plan, path)
                     if callback is not None:
                         callback(shard_index, path)
             bar.update(len(chunk))
@@ -187,50 +269,31 @@ def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
         )
 
 
-def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings: dict, path: str) -> None:
-    tensors, entries = {}, []
-    batch_size = settings["batch_size"]
-    starts = range(0, len(chunk), batch_size)
-    batches = loader.map(chunk[start : start + batch_size] for start in starts)
-    for start, (_, (images, sizes)) in zip(starts, batches):
-        generator = _encoding.batch_generator(settings["seed"], first + start)
-        latents = _encoding.encode_images(codec, images, settings["resolution"], settings["sample_mode"], generator)
-        for offset, (size, latent) in enumerate(zip(sizes, latents)):
-            index = first + start + offset
-            key = f"{index:08d}"
-            tensors[key] = latent[0].detach().cpu().contiguous()
-            entries.append(
-                {
-                    "index": index,
-                    "key": key,
-                    "source": sources[start + offset],
-                    "original_size": list(size),
-                    "latent_shape": list(tensors[key].shape),
-                }
-            )
-    metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
-    metadata["images"] = json.dumps(entries, sort_keys=True)
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
-
-
-def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:
+def load_cache(cache, all_tensors: bool = False) -> Iterator[tuple[dict, torch.Tensor | dict]]:
     r"""
-    Iterates over a finished latent cache in image order: `(entry, latents)` per image, where `entry` holds the
-    image's `index`, `source`, `original_size` and `latent_shape` and `latents` is a `(C, h, w)` tensor.
+    Iterates over a finished latent cache in image order.
+
+    Args:
+        cache (`str` or `datasets.Dataset`): a cache folder, or a cache exported with `cache_to_dataset`.
+        all_tensors (`bool`, *optional*, defaults to `False`): yield every tensor of the image (a dict role ->
+            tensor: `latents`, and as stored `logvar`, `flipped`, `flipped_logvar`, `alpha_mask`) instead of the
+            latents alone.
+
+    Returns:
+        An iterator of `(entry, latents)`: `entry` is the image's metadata (`index`, `source`, `sha256`,
+        `original_size`, `crop_top_left`, `target_size`, `latent_shape`...; see `tools/_cache_layout.py`) and
+        `latents` a `(C, h, w)` tensor (as stored: for a `distribution` cache the posterior mean).
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
     """
-    index_path = os.path.join(cache_dir, INDEX_FILE)
-    if not os.path.isfile(index_path):
-        raise FileNotFoundError(
-            f"`{cache_dir}` has no `{INDEX_FILE}`: the cache is unfinished. Run the same `encode` again to complete it."
-        )
-    with open(index_path, encoding="utf-8") as f:
-        index = json.load(f)
+    if not isinstance(cache, (str, os.PathLike)):
+        from .hf_datasets import iterate_exported
+
+        yield from iterate_exported(cache, all_tensors)
+        return
+    cache_dir = os.fspath(cache)
+    index = _cache_layout.read_index(cache_dir)
     for name in index["shards"]:
         path = os.path.join(cache_dir, name)
         if not os.path.isfile(path):
@@ -238,4 +301,8 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
         with safe_open(path, framework="pt") as f:
             entries = json.loads(f.metadata()["images"])
             for entry in entries:
-                yield entry, f.get_tensor(entry["key"])
+                if not all_tensors:
+                    yield entry, f.get_tensor(entry["key"])
+                else:
+                    names = entry.get("tensors", {"latents": entry["key"]})
+                    yield entry, {role: f.get_tensor(tensor) for role, tensor in names.items()}

@@ -5,14 +5,19 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
 import pytest
 import torch
 from _compare import shard_contents
+from diffusers.image_processor import VaeImageProcessor
 from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
 
 from diffusers_scaled import LatentScaling
-from diffusers_scaled.tools import encode_to_cache, load_cache
+from diffusers_scaled._codec import VaeCodec
+from diffusers_scaled.tools import encode_to_cache, load_cache, sample_from_distribution
 from diffusers_scaled.tools.cache import shard_name
 
 
@@ -24,12 +29,14 @@ def test_cache_content_and_metadata(tmp_path):
     entries = list(load_cache(tmp_path / "cache"))
     assert [e["index"] for e, _ in entries] == list(range(5))
     assert [e["source"] for e, _ in entries] == sorted(os.path.join(folder, f) for f in os.listdir(folder))
-    assert all(e["original_size"] == [20, 24] and e["latent_shape"] == [4, 8, 8] for e, _ in entries)
+    # (height, width), diffusers' order: the images are 20 wide and 24 high
+    assert all(e["original_size"] == [24, 20] and e["latent_shape"] == [4, 8, 8] for e, _ in entries)
+    assert all(e["target_size"] == [16, 16] and e["resized_size"] == [19, 16] for e, _ in entries)
     with safe_open(str(tmp_path / "cache" / shard_name(0)), framework="pt") as f:
         metadata = {k: json.loads(v) for k, v in f.metadata().items()}
     assert metadata["scaling"] == {"scaling_factor": vae.config.scaling_factor}
     assert metadata["vae"]["class"] == "AutoencoderKL" and len(metadata["vae"]["weights_sha256"]) == 64
-    assert metadata["resolution"] == 16 and metadata["sample_mode"] == "sample"
+    assert metadata["resolution"] == 16 and metadata["store"] == "sample"
 
     # The stored latents are the library's encode_latents arithmetic: raw cache scaled by LatentScaling is the
     # scaled cache, bitwise.
@@ -108,3 +115,131 @@ def test_killed_process_resumes_to_the_same_cache(tmp_path):
     assert written == [i for i in range(6) if shard_name(i) not in partial]
     assert shard_contents(out) == reference
     assert not [n for n in os.listdir(out) if ".tmp-" in n]
+
+
+# --- format 2: buckets, variants, stores, dtypes, append -------------------------------------------------------------
+
+
+def _fitted(image, entry):
+    """The image as encoded, rebuilt from the entry's placement with plain PIL calls."""
+    (height, width), (top, left), (th, tw) = entry["resized_size"], entry["crop_top_left"], entry["target_size"]
+    return image.resize((width, height), PIL.Image.BICUBIC).crop((left, top, left + tw, top + th))
+
+
+def test_variants_are_the_encodings_of_the_variant_images(tmp_path):
+    """Flipped latents are the encoding of the flipped image; `distribution` stores the stock posterior's mean and
+    log-variance exactly; a sample drawn from them is the stock sample; bfloat16 storage is the cast of float32."""
+    vae = tiny_vae_kl()
+    images = make_pil_images(3, (40, 24), seed=1) + make_pil_images(2, (24, 40), seed=2)
+    kwargs = {"shard_size": 4, "batch_size": 2, "resolution": 16, "buckets": [(12, 20), (20, 12)], "progress": False}
+    encode_to_cache(vae, images, tmp_path / "sample", flip=True, **kwargs)
+    encode_to_cache(vae, images, tmp_path / "dist", flip=True, store="distribution", **kwargs)
+    encode_to_cache(vae, images, tmp_path / "bf16", flip=True, store="distribution", dtype=torch.bfloat16, **kwargs)
+
+    processor = VaeImageProcessor(vae_scale_factor=2)
+    dist = list(load_cache(tmp_path / "dist", all_tensors=True))
+    bf16 = list(load_cache(tmp_path / "bf16", all_tensors=True))
+    sample = list(load_cache(tmp_path / "sample", all_tensors=True))
+    codec = VaeCodec(vae)
+    # Within a shard the images are batched by bucket: shard 0 holds 0 1 2 (12x20) and 3 (20x12), shard 1 holds 4.
+    for batch in ([0, 1], [2], [3], [4]):
+        fitted = [_fitted(images[i], dist[i][0]) for i in batch]
+        mirrored = [PIL.ImageOps.mirror(f) for f in fitted]
+        for role, logvar, pictures in (("latents", "logvar", fitted), ("flipped", "flipped_logvar", mirrored)):
+            with torch.no_grad():
+                posterior = vae.encode(processor.preprocess(pictures)).latent_dist  # the stock path
+            drawn = posterior.sample(torch.Generator().manual_seed(9))
+            mean = torch.stack([dist[i][1][role] for i in batch])
+            log_variance = torch.stack([dist[i][1][logvar] for i in batch])
+            assert torch.equal(mean, posterior.mean) and torch.equal(log_variance, posterior.logvar)
+            assert torch.equal(sample_from_distribution(mean, log_variance, torch.Generator().manual_seed(9)), drawn)
+        for i in batch:
+            for role, tensor in dist[i][1].items():
+                assert bf16[i][1][role].dtype == torch.bfloat16 and torch.equal(bf16[i][1][role], tensor.bfloat16())
+
+        # `sample`: the generator of the batch's first image draws the originals, then the flipped images
+        generator = torch.Generator().manual_seed(0 * 1_000_003 + batch[0])
+        with torch.no_grad():
+            plain = codec.encode_latents(fitted, generator=generator)
+            flipped = codec.encode_latents(mirrored, generator=generator)
+        for k, i in enumerate(batch):
+            assert torch.equal(sample[i][1]["latents"], plain[k]) and torch.equal(sample[i][1]["flipped"], flipped[k])
+
+
+def test_alpha_mask_is_the_alpha_at_latent_resolution(tmp_path):
+    rgba = []
+    for k, image in enumerate(make_pil_images(2, (24, 24), seed=3)):
+        alpha = np.zeros((24, 24), dtype=np.uint8)
+        alpha[4 + k : 17, 2:20] = 255
+        alpha[:3, :] = 77
+        rgba.append(PIL.Image.fromarray(np.dstack([np.asarray(image), alpha])))
+    rgba.append(make_pil_images(1, (24, 24), seed=4)[0])  # no alpha: fully opaque
+    encode_to_cache(tiny_vae_kl(), rgba, tmp_path, resolution=16, alpha_mask=True, progress=False)
+    for (entry, tensors), image in zip(load_cache(tmp_path, all_tensors=True), rgba):
+        alpha = _fitted(image.convert("RGBA"), entry).getchannel("A")
+        blocks = np.asarray(alpha, dtype=np.float64).reshape(8, 2, 8, 2).mean(axis=(1, 3)) / 255
+        # float32 block means against float64 ones: equal to float32 rounding
+        np.testing.assert_allclose(tensors["alpha_mask"].numpy(), blocks, rtol=0, atol=1e-6)
+    assert tensors["alpha_mask"].min() == tensors["alpha_mask"].max() == 1  # the opaque image
+
+
+def test_append_encodes_only_new_images(tmp_path):
+    vae = tiny_vae_kl()
+    folder = write_image_folder(str(tmp_path / "images"), n=5, sizes=((20, 24),))
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, folder, tmp_path / "cache", **kwargs)
+    before = shard_contents(tmp_path / "cache")
+    make_pil_images(1, (24, 20), seed=50)[0].save(os.path.join(folder, "img_000a.png"))  # sorts among the old ones
+    make_pil_images(1, (24, 20), seed=51)[0].save(os.path.join(folder, "zzz.png"))
+    written = []
+    index = encode_to_cache(
+        vae, folder, tmp_path / "cache", append=True, callback=lambda i, p: written.append(i), **kwargs
+    )
+    assert written == [3] and index["num_images"] == 7 and len(index["shards"]) == 4
+    after = shard_contents(tmp_path / "cache")
+    assert all(after[name] == before[name] for name in before)  # old shards untouched
+    entries = [entry for entry, _ in load_cache(tmp_path / "cache")]
+    assert [e["index"] for e in entries] == list(range(7))
+    assert [os.path.basename(e["source"]) for e in entries[5:]] == ["img_000a.png", "zzz.png"]
+    # nothing new: nothing written
+    written.clear()
+    encode_to_cache(vae, folder, tmp_path / "cache", append=True, callback=lambda i, p: written.append(i), **kwargs)
+    assert written == [] and json.loads((tmp_path / "cache" / "cache.json").read_text())["num_images"] == 7
+    with pytest.raises(ValueError, match="store"):
+        encode_to_cache(vae, folder, tmp_path / "cache", append=True, store="mean", **kwargs)
+    with pytest.raises(FileNotFoundError, match="no `cache.json`"):
+        encode_to_cache(vae, folder, tmp_path / "empty", append=True, **kwargs)
+
+
+def test_changed_settings_are_refused(tmp_path):
+    vae = tiny_vae_kl()
+    images = make_pil_images(2, (24, 20))
+    kwargs = {"resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path, **kwargs)
+    for change, key in (({"buckets": "sdxl", "step": 8}, "buckets"), ({"flip": True}, "flip"),
+                        ({"dtype": "float16"}, "dtype"), ({"crop": "random"}, "crop")):  # fmt: skip
+        with pytest.raises(ValueError, match=key):
+            encode_to_cache(vae, images, tmp_path, **kwargs, **change)
+
+
+def test_bad_cache_arguments(tmp_path):
+    vae, images = tiny_vae_kl(), make_pil_images(1)
+    for kwargs, message in (
+        ({"store": "median"}, "`store` must be one of"),
+        ({"store": "sample", "sample_mode": "argmax"}, "contradicts"),
+        ({"dtype": "int8"}, "`dtype` must be one of"),
+        ({"buckets": [(15, 16)]}, "multiple of the VAE's scale factor 2"),
+        ({"buckets": "square"}, '`buckets` must be "sdxl", "generate"'),
+        ({"buckets": "sdxl", "resolution": None}, "`buckets` needs a `resolution`"),
+        ({"crop": "left"}, "crop"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            encode_to_cache(vae, images, tmp_path, progress=False, **kwargs)
+
+
+def test_format_1_cache_is_refused_by_the_training_reader(tmp_path):
+    from diffusers_scaled.tools import LatentCacheDataset
+
+    (tmp_path / "cache.json").write_text(json.dumps({"format": "diffusers-scaled-latent-cache/1", "shards": []}))
+    with pytest.raises(ValueError, match="format-1 latent cache"):
+        LatentCacheDataset(tmp_path)

@@ -1,0 +1,189 @@
+"""Writing one shard of a latent cache: read and fit each image to its bucket, encode, store the chosen tensors.
+
+Within a shard the images are grouped by bucket (in bucket-list order, images in index order) and encoded in batches
+of `batch_size` images of one bucket. The generator of a batch is `batch_generator(seed, i)` with `i` the index of the
+batch's first image; it draws the batch's posterior samples, then those of its flipped images. A random crop of image
+`i` is drawn from its own generator. So the cache depends only on the settings, not on the number of processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import PIL.Image
+import PIL.ImageOps
+import torch
+
+from .. import _image_io, _vae, _validation
+from . import _cache_layout, _data, _encoding
+from . import buckets as _buckets
+
+
+STORES = ("sample", "mean", "distribution")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_CROP_STREAM = 0x5EED
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with each image: the settings of a run that shape its tensors."""
+
+    buckets: list | None  # (height, width) pairs, or None: keep each image's size (cropped to the scale factor)
+    crop: str
+    flip: bool
+    alpha_mask: bool
+    store: str
+    dtype: torch.dtype | None
+    seed: int
+    batch_size: int
+    scale_factor: int
+
+    def bucket_for(self, size: tuple[int, int]) -> tuple[int, int]:
+        if self.buckets is None:
+            return (size[0] // self.scale_factor * self.scale_factor, size[1] // self.scale_factor * self.scale_factor)
+        if len(self.buckets) == 1:
+            return self.buckets[0]
+        return _buckets.nearest_bucket(size, self.buckets)
+
+
+@dataclass
+class Prepared:
+    image: PIL.Image.Image  # RGB, at the bucket's size
+    alpha: PIL.Image.Image | None  # L, the same crop of the alpha channel
+    placement: _buckets.Placement
+    sha256: str
+
+
+def prepare(item, index: int, bucket: tuple[int, int], plan: Plan) -> Prepared:
+    """Reads item `index` and fits it to `bucket` (runs in the reader threads)."""
+    image = _data.to_pil(item, keep_alpha=True)
+    sha256 = _data.content_sha256(item, image)
+    size = (image.height, image.width)
+    if plan.buckets is None:  # keep the size: centre-crop to a multiple of the scale factor, no resize
+        offset = ((size[0] - bucket[0]) // 2, (size[1] - bucket[1]) // 2)
+        placement = _buckets.Placement(size, size, offset, bucket)
+    else:
+        generator = _encoding.derived_generator(_CROP_STREAM, plan.seed, index)
+        placement = _buckets.place(size, bucket, plan.crop, generator if plan.crop == "random" else None)
+    fitted = _buckets.apply_placement(image, placement)
+    alpha = None
+    if plan.alpha_mask:
+        alpha = fitted.getchannel("A") if fitted.mode == "RGBA" else PIL.Image.new("L", fitted.size, 255)
+    return Prepared(fitted.convert("RGB"), alpha, placement, sha256)
+
+
+def encode_moments(codec, images: list[PIL.Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw posterior mean and log-variance of a batch, by the steps of `ScaledLatentsMixin.encode_latents` (same
+    preprocessing, placement and upcast) up to the VAE's `latent_dist`."""
+    vae = codec.vae
+    image = _validation.check_image(images, vae, codec.image_processor)
+    device, vae_dtype = _vae.placement(vae)
+    pixels = _image_io.preprocess(codec.image_processor, image, None, None, device)
+    _validation.check_pixels(pixels, vae)
+    compute = _vae.compute_vae(vae, codec.honour_force_upcast, vae_dtype)
+    pixels = pixels.to(vae_dtype).to(vae_dtype if compute is vae else compute.dtype)
+    output = compute.encode(pixels)
+    posterior = getattr(output, "latent_dist", None)
+    if posterior is None or not hasattr(posterior, "logvar"):
+        raise ValueError(
+            f'`store="distribution"` needs a VAE with a Gaussian posterior (`latent_dist`, as AutoencoderKL); a '
+            f'{type(vae).__name__} has none. Use `store="sample"` or `"mean"`.'
+        )
+    return posterior.mean, posterior.logvar
+
+
+def _encode(codec, images: list, plan: Plan, generator) -> list[tuple[torch.Tensor, ...]]:
+    """Per image: `(latents,)` for sample / mean, `(mean, logvar)` for distribution."""
+    with torch.no_grad():
+        if plan.store == "distribution":
+            mean, logvar = encode_moments(codec, images)
+            return list(zip(mean, logvar))
+        mode = "sample" if plan.store == "sample" else "argmax"
+        return [(latent,) for latent in codec.encode_latents(images, generator=generator, sample_mode=mode)]
+
+
+def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    return (tensor if dtype is None else tensor.to(dtype)).contiguous()
+
+
+def _tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def alpha_to_latent_mask(alpha: PIL.Image.Image, scale_factor: int) -> torch.Tensor:
+    """An `L` alpha channel as a `(h, w)` float32 mask in [0, 1] at latent resolution (mean over each
+    `scale_factor` x `scale_factor` block)."""
+    import numpy as np
+
+    pixels = torch.from_numpy(np.asarray(alpha, dtype=np.float32) / 255.0)
+    return torch.nn.functional.avg_pool2d(pixels[None, None], scale_factor)[0, 0]
+
+
+def shard_batches(chunk: list, first: int, plan: Plan) -> list[list[tuple[int, tuple[int, int]]]]:
+    """The batches of a shard as lists of `(position in the shard, bucket)`: grouped by bucket, in index order."""
+    targets = [plan.bucket_for(_data.image_size(item)) for item in chunk]
+    rank = {bucket: i for i, bucket in enumerate(plan.buckets)} if plan.buckets else {}
+    order = sorted(range(len(chunk)), key=lambda p: (rank.get(targets[p], 0), targets[p], p))
+    batches, current = [], []
+    for position in order:
+        if current and (targets[current[0][0]] != targets[position] or len(current) == plan.batch_size):
+            batches.append(current)
+            current = []
+        current.append((position, targets[position]))
+    if current:
+        batches.append(current)
+    return batches
+
+
+def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
+    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (a temporary file, then `os.replace`)."""
+    tensors, entries = {}, {}
+    batches = shard_batches(chunk, first, plan)
+    reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
+    for batch, (_, prepared) in zip(batches, reads):
+        generator = _encoding.batch_generator(plan.seed, first + batch[0][0])
+        encoded = _encode(codec, [p.image for p in prepared], plan, generator)
+        flipped = None
+        if plan.flip:
+            flipped = _encode(codec, [PIL.ImageOps.mirror(p.image) for p in prepared], plan, generator)
+        for k, ((position, _), item) in enumerate(zip(batch, prepared)):
+            index = first + position
+            key = f"{index:08d}"
+            names = _cache_layout.tensor_names(key, plan.store, plan.flip, plan.alpha_mask)
+            values = {"latents": encoded[k][0]}
+            if plan.store == "distribution":
+                values["logvar"] = encoded[k][1]
+            if flipped is not None:
+                values["flipped"] = flipped[k][0]
+                if plan.store == "distribution":
+                    values["flipped_logvar"] = flipped[k][1]
+            values = {role: _stored(value, plan.dtype) for role, value in values.items()}
+            if plan.alpha_mask:
+                values["alpha_mask"] = _stored(alpha_to_latent_mask(item.alpha, plan.scale_factor), plan.dtype)
+            entry = {
+                "index": index,
+                "key": key,
+                "source": sources[position],
+                "sha256": item.sha256,
+                **item.placement.to_dict(),
+                "latent_shape": list(values["latents"].shape),
+                "tensors": names,
+                "tensor_sha256": {role: _tensor_sha256(value) for role, value in values.items()},
+            }
+            if plan.flip:
+                entry["crop_top_left_flipped"] = list(item.placement.flipped().crop_top_left)
+            for role, value in values.items():
+                tensors[names[role]] = value
+            entries[index] = entry
+    from safetensors.torch import save_file
+
+    metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
+    metadata["images"] = json.dumps([entries[i] for i in sorted(entries)], sort_keys=True)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
+    save_file(tensors, tmp, metadata=metadata)
+    os.replace(tmp, path)
