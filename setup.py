@@ -25,7 +25,17 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6", "psutil", "ruff>=0.5", "scikit-image>=0.21"],
+        # `datasets`: Hugging Face datasets as an image source of the latent cache, and export of a cache to one
+        "datasets": ["datasets>=2.14"],
+        "test": [
+            "pytest>=7",
+            "pytest-timeout",
+            "hypothesis>=6",
+            "psutil",
+            "ruff>=0.5",
+            "scikit-image>=0.21",
+            "datasets>=2.14",
+        ],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},
     classifiers=[

@@ -33,7 +33,7 @@ def _import_datasets():
     return datasets
 
 
-def _rows(cache_dir: str, roles: list[str]) -> Iterator[dict]:
+def _rows(cache_dir: str, roles: tuple[str, ...]) -> Iterator[dict]:
     from .cache import load_cache
 
     for entry, tensors in load_cache(cache_dir, all_tensors=True):
@@ -99,7 +99,7 @@ def cache_to_dataset(cache_dir: str | os.PathLike):
     dataset = datasets.Dataset.from_generator(
         _rows,
         features=features,
-        gen_kwargs={"cache_dir": cache_dir, "roles": roles},
+        gen_kwargs={"cache_dir": cache_dir, "roles": tuple(roles)},  # a list would be split across shards
         fingerprint=hashlib.sha256(json.dumps([index, stamp], sort_keys=True).encode()).hexdigest()[:32],
     )
     settings = {key: index[key] for key in index if key not in ("shards",)}
