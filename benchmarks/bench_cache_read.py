@@ -1,0 +1,139 @@
+"""Reading latents in random order: our sharded cache vs one `.npz` per image (kohya sd-scripts) vs one `.pt` per
+image, through a `torch.utils.data.DataLoader` with 2 worker processes.
+
+The cache is encoded from generated images with the embedded VAE (`encode_to_cache`); the `.npz` and `.pt` folders
+hold the same latents (and the same size/crop metadata, as kohya stores it). Every layout is read in the same random
+order, in batches of `--batch-size`, `--repeats` times; the best pass counts (files in the page cache: this measures
+the format, not the disk). Disk: bytes on disk per layout against the raw tensor bytes.
+
+    python benchmarks/bench_cache_read.py                  # 1,000 latents of 4 x 64 x 64 (SD at 512 px), float32
+    python benchmarks/bench_cache_read.py --num 4000 --dtype bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import PIL.Image
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from diffusers_scaled.tools import LatentCacheDataset, encode_to_cache, load_cache
+
+
+class NpzFolder(Dataset):
+    """kohya-style: `<name>.npz` with `latents`, `original_size`, `crop_ltrb`."""
+
+    def __init__(self, folder: str, n: int):
+        self.paths = [os.path.join(folder, f"{i:08d}.npz") for i in range(n)]
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        with np.load(self.paths[i]) as data:
+            return {
+                "latents": torch.from_numpy(data["latents"]),
+                "original_size": torch.from_numpy(data["original_size"]),
+            }
+
+
+class PtFolder(Dataset):
+    """One `torch.save` dict per image."""
+
+    def __init__(self, folder: str, n: int):
+        self.paths = [os.path.join(folder, f"{i:08d}.pt") for i in range(n)]
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        data = torch.load(self.paths[i], weights_only=True)
+        return {"latents": data["latents"], "original_size": data["original_size"]}
+
+
+def _collate(items):
+    return torch.stack([item["latents"] for item in items]), torch.stack([item["original_size"] for item in items])
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files)
+
+
+def build(root: str, num: int, side: int, dtype: str, shard_size: int) -> int:
+    """Encodes `num` generated images; writes the npz and pt folders. Returns the raw tensor bytes."""
+    rng = np.random.default_rng(0)
+    images = [PIL.Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(num)]
+    encode_to_cache(None, images, os.path.join(root, "cache"), resolution=side, shard_size=shard_size, batch_size=16,
+                    dtype=dtype, progress=False)  # fmt: skip
+    os.makedirs(os.path.join(root, "npz"))
+    os.makedirs(os.path.join(root, "pt"))
+    raw = 0
+    for entry, latents in load_cache(os.path.join(root, "cache")):
+        raw += latents.numel() * latents.element_size()
+        name = f"{entry['index']:08d}"
+        size = np.array(entry["original_size"])
+        if latents.dtype != torch.bfloat16:  # npz cannot hold bfloat16 (a kohya users' complaint)
+            np.savez(os.path.join(root, "npz", name), latents=latents.numpy(), original_size=size,
+                     crop_ltrb=np.array([0, 0, side, side]))  # fmt: skip
+        torch.save(
+            {"latents": latents, "original_size": torch.from_numpy(size)}, os.path.join(root, "pt", f"{name}.pt")
+        )
+    return raw
+
+
+def read_rate(dataset, order: list[int], batch_size: int, workers: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=workers, collate_fn=_collate)
+        start = time.perf_counter()
+        count = sum(len(latents) for latents, _ in loader)
+        best = min(best, time.perf_counter() - start)
+        assert count == len(order)
+    return len(order) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num", type=int, default=1000, help="latents (default 1000)")
+    parser.add_argument("--side", type=int, default=256, help="image side; latents are side/4 (default 256 -> 64)")
+    parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    parser.add_argument("--shard-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as root:
+        start = time.perf_counter()
+        raw = build(root, args.num, args.side, args.dtype, args.shard_size)
+        print(f"built {args.num} latents in {time.perf_counter() - start:.0f} s")
+        order = torch.randperm(args.num, generator=torch.Generator().manual_seed(0)).tolist()
+        layouts = {
+            "cache (ours)": LatentCacheDataset(os.path.join(root, "cache")),
+            "pt per image": PtFolder(os.path.join(root, "pt"), args.num),
+        }
+        if args.dtype != "bfloat16":
+            layouts["npz per image"] = NpzFolder(os.path.join(root, "npz"), args.num)
+        latent = next(iter(load_cache(os.path.join(root, "cache"))))[1]
+        print(f"{args.num} latents {tuple(latent.shape)} {args.dtype}, random order, batch {args.batch_size}, "
+              f"{args.workers} DataLoader workers, best of {args.repeats}, torch threads {torch.get_num_threads()}")  # fmt: skip
+        print(f"{'layout':<16}{'latents/s':>12}{'vs npz':>9}{'disk MB':>10}{'overhead':>10}")
+        rates = {}
+        folders = {"cache (ours)": "cache", "pt per image": "pt", "npz per image": "npz"}
+        for name, dataset in layouts.items():
+            rates[name] = read_rate(dataset, order, args.batch_size, args.workers, args.repeats)
+        for name, rate in rates.items():
+            disk = _folder_bytes(os.path.join(root, folders[name]))
+            if name == "cache (ours)":
+                disk -= os.path.getsize(os.path.join(root, "cache", "cache.json"))
+            versus = f"{rate / rates['npz per image']:.1f}x" if "npz per image" in rates else "-"
+            print(f"{name:<16}{rate:>12.0f}{versus:>9}{disk / 1e6:>10.1f}{(disk / raw - 1) * 100:>9.2f}%")
+
+
+if __name__ == "__main__":
+    main()
