@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 
 import PIL.Image
 import PIL.ImageOps
 import torch
 
-from .. import _image_io, _vae, _validation
+from .. import _image_io, _vae, _validation, atomic
 from . import _cache_layout, _data, _encoding
 from . import buckets as _buckets
 
@@ -140,7 +139,7 @@ def shard_batches(chunk: list, first: int, plan: Plan) -> list[list[tuple[int, t
 
 
 def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
-    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (a temporary file, then `os.replace`)."""
+    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed)."""
     tensors, entries = {}, {}
     batches = shard_batches(chunk, first, plan)
     reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
@@ -183,7 +182,5 @@ def write_shard(codec, loader, chunk: list, first: int, sources: list[str], sett
 
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps([entries[i] for i in sorted(entries)], sort_keys=True)
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
+    with atomic.replace_file(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
