@@ -25,35 +25,28 @@ from torch.utils.data import DataLoader, Dataset
 from diffusers_scaled.tools import LatentCacheDataset, encode_to_cache, load_cache
 
 
-class NpzFolder(Dataset):
-    """kohya-style: `<name>.npz` with `latents`, `original_size`, `crop_ltrb`."""
-
-    def __init__(self, folder: str, n: int):
-        self.paths = [os.path.join(folder, f"{i:08d}.npz") for i in range(n)]
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        with np.load(self.paths[i]) as data:
-            return {
-                "latents": torch.from_numpy(data["latents"]),
-                "original_size": torch.from_numpy(data["original_size"]),
-            }
+def _read_npz(path: str) -> dict:
+    with np.load(path) as data:
+        return {"latents": torch.from_numpy(data["latents"]), "original_size": torch.from_numpy(data["original_size"])}
 
 
-class PtFolder(Dataset):
-    """One `torch.save` dict per image."""
+def _read_pt(path: str) -> dict:
+    data = torch.load(path, weights_only=True)
+    return {"latents": data["latents"], "original_size": data["original_size"]}
 
-    def __init__(self, folder: str, n: int):
-        self.paths = [os.path.join(folder, f"{i:08d}.pt") for i in range(n)]
+
+class PerImageFolder(Dataset):
+    """One file per image: kohya-style `<index>.npz` (`latents`, `original_size`, `crop_ltrb`) or a `torch.save` dict."""
+
+    def __init__(self, folder: str, n: int, suffix: str):
+        self.paths = [os.path.join(folder, f"{i:08d}{suffix}") for i in range(n)]
+        self.read = _read_npz if suffix == ".npz" else _read_pt
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        data = torch.load(self.paths[i], weights_only=True)
-        return {"latents": data["latents"], "original_size": data["original_size"]}
+        return self.read(self.paths[i])
 
 
 def _collate(items):
@@ -115,10 +108,10 @@ def main() -> None:
         order = torch.randperm(args.num, generator=torch.Generator().manual_seed(0)).tolist()
         layouts = {
             "cache (ours)": LatentCacheDataset(os.path.join(root, "cache")),
-            "pt per image": PtFolder(os.path.join(root, "pt"), args.num),
+            "pt per image": PerImageFolder(os.path.join(root, "pt"), args.num, ".pt"),
         }
         if args.dtype != "bfloat16":
-            layouts["npz per image"] = NpzFolder(os.path.join(root, "npz"), args.num)
+            layouts["npz per image"] = PerImageFolder(os.path.join(root, "npz"), args.num, ".npz")
         latent = next(iter(load_cache(os.path.join(root, "cache"))))[1]
         print(f"{args.num} latents {tuple(latent.shape)} {args.dtype}, random order, batch {args.batch_size}, "
               f"{args.workers} DataLoader workers, best of {args.repeats}, torch threads {torch.get_num_threads()}")  # fmt: skip

@@ -38,7 +38,11 @@ def draw(counts: Counter, buckets: list, path: str) -> None:
     )
     ink = PIL.ImageDraw.Draw(image)
     total = sum(counts.values())
-    ink.text((margin, margin), f"{total} generated images over SDXL's buckets: height x width (width / height)", fill="black")
+    ink.text(
+        (margin, margin),
+        f"{total} generated images over SDXL's buckets: height x width (width / height)",
+        fill="black",
+    )
     top = margin * 2 + row
     largest = max(counts.values())
     for i, bucket in enumerate(used):

@@ -2,14 +2,16 @@
 
 Layout of a cache folder:
 
-    shard-00000.safetensors   # tensors "00000000", "00000001", ...: one latent (C, h, w) per image, keyed by index
+    shard-00000.safetensors   # tensors "00000000", "00000000.flipped", ...: each image's tensors, keyed by index
     shard-00001.safetensors
     ...
     cache.json                # written last: the run's settings and the list of shards
 
 Every shard carries its own metadata (safetensors header, strings): `format`, `vae` (class, name, weights hash),
-`scaling` (the `LatentScaling` applied, or none: raw latents), `sample_mode`, `seed`, `resolution`, `shard_size`
-and `images` (per image: index, source, original size, latent shape).
+`scaling` (the `LatentScaling` applied, or none: raw latents; for `store="distribution"` the one the reader applies to
+its samples), `store`, `dtype`, `seed`, `resolution`, `buckets`, `crop`, `flip`, `alpha_mask`, `shard_size`,
+`batch_size` and `images` (per image: see `_cache_layout`, which also says which format-1 caches are still read).
+`append=True` adds shards after the last one for the images the cache does not hold (by content hash).
 
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
 complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
