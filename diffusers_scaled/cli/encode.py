@@ -101,7 +101,7 @@ def run(args) -> int:
         args.images,
         args.output_dir,
         shard_size=args.shard_size,
-        scaled=not args.raw,
+        raw_latents=args.raw,
         vae_name=_common.model_name(args),
         buckets=args.buckets,
         min_size=args.min_size,

@@ -1,19 +1,26 @@
-"""Tools around the latent scaling: calibrate a VAE, cache a dataset's latents (and read them for training),
-preview latents without the VAE."""
+"""Tools around the latent scaling: calibrate a VAE, cache a dataset's latents (and read them for training), preview
+latents without the VAE.
 
-from ._loading import default_vae_path, load_vae, sample_image_path
+This subpackage is not imported by `import diffusers_scaled`; `cli/` uses only the names below.
+"""
+
+from ._assets import DEFAULT_VAE_NAME, default_vae_path, load_vae, sample_image_path
+from ._data import read_image
+from ._distributed import is_main_process
 from .buckets import generate_buckets, sdxl_buckets
 from .cache import encode_to_cache, load_cache
 from .calibrate import CalibrationResult, calibrate
 from .hf_datasets import cache_to_dataset
-from .preview import LatentPreview, preview_latents
+from .preview import CALIBRATION_FILE, LatentPreview, preview_latents
 from .training import BucketBatchSampler, LatentCacheDataset, collate_latents, sample_from_distribution
 from .verify import VerifyReport, verify_cache
 
 
 __all__ = [
     "BucketBatchSampler",
+    "CALIBRATION_FILE",
     "CalibrationResult",
+    "DEFAULT_VAE_NAME",
     "LatentCacheDataset",
     "LatentPreview",
     "VerifyReport",
@@ -23,9 +30,11 @@ __all__ = [
     "default_vae_path",
     "encode_to_cache",
     "generate_buckets",
+    "is_main_process",
     "load_cache",
     "load_vae",
     "preview_latents",
+    "read_image",
     "sample_from_distribution",
     "sample_image_path",
     "sdxl_buckets",

@@ -16,7 +16,7 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 
-from .. import _image_io, _vae, _validation, atomic
+from .. import atomic
 from . import _cache_layout, _data, _encoding
 from . import buckets as _buckets
 
@@ -58,7 +58,7 @@ class Prepared:
 
 def prepare(item, index: int, bucket: tuple[int, int], plan: Plan) -> Prepared:
     """Reads item `index` and fits it to `bucket` (runs in the reader threads)."""
-    image = _data.to_pil(item, keep_alpha=True)
+    image = _data.read_image(item, keep_alpha=True)
     sha256 = _data.content_sha256(item, image)
     size = (image.height, image.width)
     if plan.buckets is None:  # keep the size: centre-crop to a multiple of the scale factor, no resize
@@ -74,31 +74,14 @@ def prepare(item, index: int, bucket: tuple[int, int], plan: Plan) -> Prepared:
     return Prepared(fitted.convert("RGB"), alpha, placement, sha256)
 
 
-def encode_moments(codec, images: list[PIL.Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw posterior mean and log-variance of a batch, by the steps of `ScaledLatentsMixin.encode_latents` (same
-    preprocessing, placement and upcast) up to the VAE's `latent_dist`."""
-    vae = codec.vae
-    image = _validation.check_image(images, vae, codec.image_processor)
-    device, vae_dtype = _vae.placement(vae)
-    pixels = _image_io.preprocess(codec.image_processor, image, None, None, device)
-    _validation.check_pixels(pixels, vae)
-    compute = _vae.compute_vae(vae, codec.honour_force_upcast, vae_dtype)
-    pixels = pixels.to(vae_dtype).to(vae_dtype if compute is vae else compute.dtype)
-    output = compute.encode(pixels)
-    posterior = getattr(output, "latent_dist", None)
-    if posterior is None or not hasattr(posterior, "logvar"):
-        raise ValueError(
-            f'`store="distribution"` needs a VAE with a Gaussian posterior (`latent_dist`, as AutoencoderKL); a '
-            f'{type(vae).__name__} has none. Use `store="sample"` or `"mean"`.'
-        )
-    return posterior.mean, posterior.logvar
-
-
 def _encode(codec, images: list, plan: Plan, generator) -> list[tuple[torch.Tensor, ...]]:
     """Per image: `(latents,)` for sample / mean, `(mean, logvar)` for distribution."""
     with torch.no_grad():
         if plan.store == "distribution":
-            mean, logvar = encode_moments(codec, images)
+            try:
+                mean, logvar = codec.encode_posterior(images)
+            except ValueError as error:
+                raise ValueError(f'`store="distribution"`: {error} Use `store="sample"` or `"mean"`.') from None
             return list(zip(mean, logvar))
         mode = "sample" if plan.store == "sample" else "argmax"
         return [(latent,) for latent in codec.encode_latents(images, generator=generator, sample_mode=mode)]

@@ -112,7 +112,7 @@ def source_name(item, index: int) -> str:
     return f"#{index}"
 
 
-def to_pil(item, keep_alpha: bool = False) -> PIL.Image.Image:
+def read_image(item, keep_alpha: bool = False) -> PIL.Image.Image:
     """An item as an RGB PIL image (RGBA with `keep_alpha` when it has transparency). Accepts paths, PIL images,
     arrays/tensors in [0, 1] ((H, W, C) or (C, H, W)), dicts with an `"image"` key (Hugging Face `datasets`) and
     `(image, label)` tuples (torchvision datasets)."""
@@ -167,7 +167,7 @@ def image_size(item) -> tuple[int, int]:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)  # EXIF orientations 5-8 swap width and height
         return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
-    width, height = to_pil(item).size
+    width, height = read_image(item).size
     return height, width
 
 
@@ -182,7 +182,7 @@ def content_sha256(item, image: PIL.Image.Image | None = None) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
-    image = image if image is not None else to_pil(item, keep_alpha=True)
+    image = image if image is not None else read_image(item, keep_alpha=True)
     digest.update(f"{image.mode} {image.width}x{image.height}\n".encode())
     digest.update(image.tobytes())
     return digest.hexdigest()

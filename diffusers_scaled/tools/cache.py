@@ -26,18 +26,16 @@ import glob
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
 
 import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
 
-from .. import _validation, atomic
-from .._codec import IDENTITY, VaeCodec
-from ..scaling import LatentScaling
+from .. import atomic, checks
+from ..vae_codec import IDENTITY
 from . import _cache_layout, _cache_write, _data, _distributed, _encoding
 from . import buckets as _buckets
-from ._loading import load_vae, vae_identity
+from ._assets import vae_identity
 
 
 # The settings that must match for a resumed run to reuse existing shards, or for `append` to add to a cache.
@@ -72,7 +70,6 @@ def _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor
 
 
 def _resolve_store(store, sample_mode) -> str:
-    _validation.check_sample_mode(sample_mode)
     if store is None:
         return "sample" if sample_mode == "sample" else "mean"
     if store not in _cache_write.STORES:
@@ -102,7 +99,7 @@ def encode_to_cache(
     resolution: int | None = 256,
     sample_mode: str = "sample",
     seed: int = 0,
-    scaled: bool = True,
+    raw_latents: bool = False,
     vae_name: str | None = None,
     progress: bool = True,
     callback=None,
@@ -136,8 +133,8 @@ def encode_to_cache(
             to a multiple of the VAE's scale factor).
         sample_mode (`str`, *optional*, defaults to `"sample"`): `"argmax"` is `store="mean"` (kept for older code).
         seed (`int`, *optional*, defaults to 0): seeds the posterior samples and random crops.
-        scaled (`bool`, *optional*, defaults to `True`): store denoiser latents (the VAE config's scaling applied)
-            rather than raw latents. The metadata records which.
+        raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
+            (the VAE config's scaling applied). The metadata records which.
         vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
         progress (`bool`, *optional*, defaults to `True`): show a tqdm progress bar on the main process.
         callback (`Callable[[int, str], None]`, *optional*): called with the shard index and path after each shard
@@ -170,20 +167,15 @@ def encode_to_cache(
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
     """
-    _encoding.check_num_workers(num_workers)
-    for name, value in (("shard_size", shard_size), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
-        raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
-    _validation.check_choice("crop", crop, _buckets.CROPS)
+    checks.check_positive_int("shard_size", shard_size)
+    _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
+    checks.check_choice("crop", crop, _buckets.CROPS)
     store = _resolve_store(store, sample_mode)
     dtype, dtype_name = _resolve_dtype(dtype)
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
-        vae = load_vae(vae)
-    scaling = LatentScaling.from_config(vae.config) if scaled else None
-    codec = VaeCodec(vae, scaling=scaling or IDENTITY)
+    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
+    scaling = None if raw_latents else codec.latent_scaling
     scale_factor = codec.image_processor.config.vae_scale_factor
     bucket_list = _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor)
     output_dir = os.fspath(output_dir)
@@ -195,12 +187,10 @@ def encode_to_cache(
             os.remove(stale)  # left by a killed run
     _distributed.barrier()
 
-    if compile:
-        codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
     settings = {
         "format": FORMAT,
         "vae": vae_identity(vae, vae_name),
-        "scaling": {k: v for k, v in asdict(scaling).items() if v is not None} if scaling else None,
+        "scaling": scaling.to_dict() if scaling else None,
         "store": store,
         "dtype": dtype_name,
         "seed": seed,

@@ -16,9 +16,9 @@ from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
 
 from diffusers_scaled import LatentScaling
-from diffusers_scaled._codec import VaeCodec
 from diffusers_scaled.tools import encode_to_cache, load_cache, sample_from_distribution
 from diffusers_scaled.tools.cache import shard_name
+from diffusers_scaled.vae_codec import VaeCodec
 
 
 def test_cache_content_and_metadata(tmp_path):
@@ -41,7 +41,7 @@ def test_cache_content_and_metadata(tmp_path):
     # The stored latents are the library's encode_latents arithmetic: raw cache scaled by LatentScaling is the
     # scaled cache, bitwise.
     encode_to_cache(
-        vae, folder, tmp_path / "raw", shard_size=2, batch_size=2, resolution=16, scaled=False, progress=False
+        vae, folder, tmp_path / "raw", shard_size=2, batch_size=2, resolution=16, raw_latents=True, progress=False
     )
     scaling = LatentScaling.from_config(vae.config)
     for (_, scaled), (_, raw) in zip(entries, load_cache(tmp_path / "raw")):
