@@ -243,3 +243,12 @@ def test_format_1_cache_is_refused_by_the_training_reader(tmp_path):
     (tmp_path / "cache.json").write_text(json.dumps({"format": "diffusers-scaled-latent-cache/1", "shards": []}))
     with pytest.raises(ValueError, match="format-1 latent cache"):
         LatentCacheDataset(tmp_path)
+
+
+def test_distribution_needs_a_gaussian_posterior(tmp_path):
+    from fixtures import tiny_vae_tiny
+
+    with pytest.raises(ValueError, match="needs a VAE with a Gaussian posterior"):
+        encode_to_cache(
+            tiny_vae_tiny(), make_pil_images(1), tmp_path, resolution=16, store="distribution", progress=False
+        )
