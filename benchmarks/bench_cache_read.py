@@ -57,17 +57,15 @@ def _folder_bytes(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(folder) for f in files)
 
 
-def build(root: str, num: int, side: int, dtype: str, shard_size: int) -> int:
-    """Encodes `num` generated images; writes the npz and pt folders. Returns the raw tensor bytes."""
+def build(root: str, num: int, side: int, dtype: str, shard_size: int) -> None:
+    """Encodes `num` generated images; writes the npz and pt folders."""
     rng = np.random.default_rng(0)
     images = [PIL.Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(num)]
     encode_to_cache(None, images, os.path.join(root, "cache"), resolution=side, shard_size=shard_size, batch_size=16,
                     dtype=dtype, progress=False)  # fmt: skip
     os.makedirs(os.path.join(root, "npz"))
     os.makedirs(os.path.join(root, "pt"))
-    raw = 0
     for entry, latents in load_cache(os.path.join(root, "cache")):
-        raw += latents.numel() * latents.element_size()
         name = f"{entry['index']:08d}"
         size = np.array(entry["original_size"])
         if latents.dtype != torch.bfloat16:  # npz cannot hold bfloat16 (a kohya users' complaint)
@@ -76,7 +74,6 @@ def build(root: str, num: int, side: int, dtype: str, shard_size: int) -> int:
         torch.save(
             {"latents": latents, "original_size": torch.from_numpy(size)}, os.path.join(root, "pt", f"{name}.pt")
         )
-    return raw
 
 
 def read_rate(dataset, order: list[int], batch_size: int, workers: int, repeats: int) -> float:
@@ -99,12 +96,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", default=None, help="keep the layouts here and reuse them in later runs")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as root:
-        start = time.perf_counter()
-        raw = build(root, args.num, args.side, args.dtype, args.shard_size)
-        print(f"built {args.num} latents in {time.perf_counter() - start:.0f} s")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.workdir or scratch
+        if not os.path.isdir(os.path.join(root, "pt")):
+            start = time.perf_counter()
+            build(root, args.num, args.side, args.dtype, args.shard_size)
+            print(f"built {args.num} latents in {time.perf_counter() - start:.0f} s")
+        raw = sum(t.numel() * t.element_size() for _, t in load_cache(os.path.join(root, "cache")))
         order = torch.randperm(args.num, generator=torch.Generator().manual_seed(0)).tolist()
         layouts = {
             "cache (ours)": LatentCacheDataset(os.path.join(root, "cache")),
