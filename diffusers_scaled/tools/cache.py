@@ -38,6 +38,9 @@ from . import buckets as _buckets
 from ._assets import vae_identity
 
 
+__all__ = ["encode_to_cache", "load_cache"]
+
+
 # The settings that must match for a resumed run to reuse existing shards, or for `append` to add to a cache.
 SETTINGS = (
     "format", "vae", "scaling", "store", "dtype", "seed", "resolution", "buckets", "crop", "flip", "alpha_mask",
