@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 
 from safetensors import safe_open
 
@@ -80,3 +81,19 @@ def require_current_format(index: dict, cache_dir: str) -> None:
         )
     if found != FORMAT:
         raise ValueError(f"`{cache_dir}` has cache format {found!r}; this version reads {FORMAT!r}.")
+
+
+def iterate_folder(cache_dir: str, all_tensors: bool = False) -> Iterator[tuple[dict, object]]:
+    """`load_cache` of a folder: `(entry, latents)`, or `(entry, {role: tensor})`, per image in order."""
+    index = read_index(cache_dir)
+    for name in index["shards"]:
+        path = os.path.join(cache_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
+        with safe_open(path, framework="pt") as f:
+            for entry in json.loads(f.metadata()["images"]):
+                if not all_tensors:
+                    yield entry, f.get_tensor(entry["key"])
+                else:
+                    names = entry.get("tensors", {"latents": entry["key"]})
+                    yield entry, {role: f.get_tensor(tensor) for role, tensor in names.items()}

@@ -26,6 +26,17 @@ import PIL.Image
 import torch
 
 
+__all__ = [
+    "SDXL_BUCKETS_1024",
+    "Placement",
+    "apply_placement",
+    "generate_buckets",
+    "nearest_bucket",
+    "place",
+    "sdxl_buckets",
+]
+
+
 #: SDXL's training sizes as `(height, width)` at 1024 x 1024 pixels (the SDXL report, appendix "multi-aspect training").
 SDXL_BUCKETS_1024 = (
     (512, 2048), (512, 1984), (512, 1920), (512, 1856), (576, 1792), (576, 1728), (576, 1664), (640, 1600),

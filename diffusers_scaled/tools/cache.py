@@ -28,7 +28,6 @@ import os
 from collections.abc import Iterator
 
 import torch
-from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from .. import atomic, checks
@@ -283,17 +282,4 @@ def load_cache(cache, all_tensors: bool = False) -> Iterator[tuple[dict, torch.T
 
         yield from iterate_exported(cache, all_tensors)
         return
-    cache_dir = os.fspath(cache)
-    index = _cache_layout.read_index(cache_dir)
-    for name in index["shards"]:
-        path = os.path.join(cache_dir, name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
-        with safe_open(path, framework="pt") as f:
-            entries = json.loads(f.metadata()["images"])
-            for entry in entries:
-                if not all_tensors:
-                    yield entry, f.get_tensor(entry["key"])
-                else:
-                    names = entry.get("tensors", {"latents": entry["key"]})
-                    yield entry, {role: f.get_tensor(tensor) for role, tensor in names.items()}
+    yield from _cache_layout.iterate_folder(os.fspath(cache), all_tensors)

@@ -20,6 +20,9 @@ import torch
 from . import _cache_layout
 
 
+__all__ = ["cache_to_dataset"]
+
+
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
 
@@ -34,9 +37,7 @@ def _import_datasets():
 
 
 def _rows(cache_dir: str, roles: tuple[str, ...]) -> Iterator[dict]:
-    from .cache import load_cache
-
-    for entry, tensors in load_cache(cache_dir, all_tensors=True):
+    for entry, tensors in _cache_layout.iterate_folder(cache_dir, all_tensors=True):
         row = {key: entry.get(key) for key in ("index", "source", "sha256")}
         row.update({key: entry.get(key) for key in ("original_size", "crop_top_left", "target_size")})
         row["entry"] = json.dumps(entry, sort_keys=True)

@@ -24,6 +24,9 @@ from ..scaling import LatentScaling
 from . import _cache_layout, _encoding
 
 
+__all__ = ["BucketBatchSampler", "LatentCacheDataset", "collate_latents", "sample_from_distribution"]
+
+
 def sample_from_distribution(
     mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -93,6 +96,14 @@ class LatentCacheDataset(torch.utils.data.Dataset):
             for entry in _cache_layout.read_shard_metadata(path)["images"]:
                 self.entries.append(entry)
                 self._shard_of.append(path)
+        # per item: original_size, crop_top_left, target_size, crop_top_left_flipped (one tensor, sliced per item)
+        self._conditioning = torch.tensor(
+            [
+                [*e["original_size"], *e["crop_top_left"], *e["target_size"], *e.get("crop_top_left_flipped", [0, 0])]
+                for e in self.entries
+            ],
+            dtype=torch.int64,
+        ).reshape(-1, 8)
         self._handles: dict[str, object] = {}
         self._pid = None
 
@@ -123,9 +134,11 @@ class LatentCacheDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} is out of range for a cache of {len(self)} images")
-        entry, path = self.entries[i], self._shard_of[i]
+        entry, path, row = self.entries[i], self._shard_of[i], self._conditioning[i]
         names = entry["tensors"]
-        generator = _encoding.derived_generator(self.seed, self.epoch, entry["index"])
+        generator = None
+        if self.flip or self.store == "distribution":
+            generator = _encoding.derived_generator(self.seed, self.epoch, entry["index"])
         flipped = self.flip and bool(torch.rand((), generator=generator) < 0.5)
         prefix = "flipped" if flipped else "latents"
         latents = self._tensor(path, names[prefix])
@@ -136,9 +149,10 @@ class LatentCacheDataset(torch.utils.data.Dataset):
                 latents = self.scaling.scale(latents)
         item = {
             "latents": latents,
-            "original_size": torch.tensor(entry["original_size"]),
-            "crop_top_left": torch.tensor(entry["crop_top_left_flipped" if flipped else "crop_top_left"]),
-            "target_size": torch.tensor(entry["target_size"]),
+            # clones: a view would carry the whole table's storage to the main process
+            "original_size": row[0:2].clone(),
+            "crop_top_left": (row[6:8] if flipped else row[2:4]).clone(),
+            "target_size": row[4:6].clone(),
             "index": entry["index"],
             "flipped": flipped,
         }

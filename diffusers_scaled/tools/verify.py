@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from . import _cache_layout
 
 
+__all__ = ["VerifyReport", "verify_cache"]
+
+
 _SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 
 
