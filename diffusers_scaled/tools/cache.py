@@ -13,11 +13,17 @@ its samples), `store`, `dtype`, `seed`, `resolution`, `buckets`, `crop`, `flip`,
 `batch_size` and `images` (per image: see `_cache_layout`, which also says which format-1 caches are still read).
 `append=True` adds shards after the last one for the images the cache does not hold (by content hash).
 
+With `skip_bad_images=True`, an image file that cannot be read is left out, logged and recorded (index, source,
+reason) in its shard's `skipped` metadata and in `cache.json`; the other images keep their indices.
+
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
-complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
-others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
-`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
-the cache is byte-identical to a single-process one.
+complete or absent. A run that is killed and started again with the same settings skips the shards that exist and
+writes the others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
+`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file.
+
+Byte-identical: two runs with the same settings and images (on the same device, dtype and thread count, which the
+latents themselves depend on), single- or multi-process, write the same bytes to every file: the shards' header
+metadata in key order (see `_cache_write.safetensors_bytes`), `cache.json` with its keys in a fixed order.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import os
 from collections.abc import Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import atomic, checks
 from ..vae_codec import IDENTITY
@@ -118,6 +123,7 @@ def encode_to_cache(
     dtype: torch.dtype | str | None = None,
     append: bool = False,
     image_column: str = "image",
+    skip_bad_images: bool = False,
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -162,9 +168,14 @@ def encode_to_cache(
         append (`bool`, *optional*, defaults to `False`): add to an existing cache only the images it does not hold
             (by content hash), in new shards after its last one; the settings must be the cache's.
         image_column (`str`, *optional*, defaults to `"image"`): the image column of a Hugging Face dataset.
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read instead
+            of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
+            recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
+            other images keep their indices.
 
     Returns:
-        `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
+        `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
+        included) and the images skipped.
 
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
@@ -213,17 +224,18 @@ def encode_to_cache(
         existing = _cache_layout.read_index(output_dir)
         _cache_layout.require_current_format(existing, output_dir)
         _check_same_settings(existing, settings, os.path.join(output_dir, INDEX_FILE))
-        known = {
-            entry["sha256"]
-            for name in existing["shards"]
-            for entry in _cache_layout.read_shard_metadata(os.path.join(output_dir, name))["images"]
-        }
+        known = set()
+        for name in existing["shards"]:
+            metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
+            # an image skipped as unreadable stays skipped until its file changes
+            known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
         items = [item for item in _data.iterate(items) if _data.content_sha256(item) not in known]
         shards, num_images, first_shard = list(existing["shards"]), existing["num_images"], len(existing["shards"])
 
     total = _data.num_items(items)
-    bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
-    with _encoding.BatchLoader(None, num_workers, read=lambda job: _cache_write.prepare(*job, plan)) as loader:
+    bars = _encoding.progress_bar(total, "encode", progress and rank == 0)
+    read = lambda job: _cache_write.prepare(*job, plan)  # noqa: E731
+    with bars as bar, _encoding.BatchLoader(None, num_workers, skip_bad_images, read) as loader:
         for shard_index, chunk in enumerate(_data.chunks(items, shard_size), start=first_shard):
             path = os.path.join(output_dir, shard_name(shard_index))
             first = num_images
@@ -234,19 +246,29 @@ def encode_to_cache(
                 existing = _read_metadata(path) if os.path.exists(path) else None
                 if existing is not None:
                     _check_same_settings(existing, settings, path)
-                if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
+                if existing is None or _recorded_sources(existing) != sources:
                     _cache_write.write_shard(codec, loader, chunk, first, sources, settings, plan, path)
                     if callback is not None:
                         callback(shard_index, path)
             bar.update(len(chunk))
-        bar.close()
     _distributed.barrier()
 
-    index = {**settings, "num_images": num_images, "shards": shards}
+    skipped = [
+        entry
+        for name in shards
+        for entry in _cache_layout.read_shard_metadata(os.path.join(output_dir, name)).get("skipped", [])
+    ]
+    index = {**settings, "num_images": num_images, "shards": shards, "skipped": skipped}
     if rank == 0:
         atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
     _distributed.barrier()
     return index
+
+
+def _recorded_sources(metadata: dict) -> list:
+    """The sources a shard accounts for, in index order: its images and the images it skipped."""
+    entries = metadata.get("images", []) + metadata.get("skipped", [])
+    return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
 
 
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
@@ -276,6 +298,7 @@ def load_cache(cache, all_tensors: bool = False) -> Iterator[tuple[dict, torch.T
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
+        `ValueError`: if a shard is damaged (truncated, overwritten, not a shard of this cache), naming it.
     """
     if not isinstance(cache, (str, os.PathLike)):
         from .hf_datasets import iterate_exported
