@@ -3,6 +3,11 @@
 __version__ = "0.1.0"
 
 from ._registry import get_scaled_pipeline_class, get_stock_pipeline_class
+from .auto_pipeline import (
+    AutoScaledPipelineForImage2Image,
+    AutoScaledPipelineForInpainting,
+    AutoScaledPipelineForText2Image,
+)
 from .factory import scaled
 from .loading import AutoScaledPipeline, custom_pipeline_path
 from .mixin import ScaledLatentsMixin
@@ -25,6 +30,9 @@ from .tools import CalibrationResult, LatentPreview, calibrate, encode_to_cache,
 
 __all__ = [
     "AutoScaledPipeline",
+    "AutoScaledPipelineForText2Image",
+    "AutoScaledPipelineForImage2Image",
+    "AutoScaledPipelineForInpainting",
     "custom_pipeline_path",
     "get_scaled_pipeline_class",
     "get_stock_pipeline_class",

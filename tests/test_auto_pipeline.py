@@ -1,0 +1,268 @@
+"""Task switching (`AutoScaledPipelineFor*`) against diffusers' own AutoPipeline on the stock classes.
+
+For each family with ready classes, a scaled text-to-image pipeline goes text-to-image -> image-to-image -> inpainting
+-> text-to-image; a stock one takes the same trip through diffusers' `AutoPipelineFor*.from_pipe`. At each step the
+scaled pipeline must extend the class diffusers picked, be the package's ready class where there is one, share the
+components, and generate bitwise what the stock pipeline generates (same components, inputs and generator: the same
+operations in the same order on CPU in float32).
+"""
+
+import inspect
+import json
+
+import diffusers
+import numpy as np
+import pytest
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    FluxPipeline,
+    StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+)
+from diffusers.pipelines import auto_pipeline
+from fixtures import (
+    PROMPT,
+    flux_components,
+    flux_prompt_embeds,
+    generator,
+    make_mask,
+    make_pil_images,
+    sd3_components,
+    sd_components,
+    sdxl_components,
+)
+
+from diffusers_scaled import (
+    AutoScaledPipeline,
+    AutoScaledPipelineForImage2Image,
+    AutoScaledPipelineForInpainting,
+    AutoScaledPipelineForText2Image,
+    ScaledFluxImg2ImgPipeline,
+    ScaledFluxPipeline,
+    ScaledLatentsMixin,
+    ScaledStableDiffusion3Img2ImgPipeline,
+    ScaledStableDiffusion3Pipeline,
+    ScaledStableDiffusionImg2ImgPipeline,
+    ScaledStableDiffusionInpaintPipeline,
+    ScaledStableDiffusionPipeline,
+    ScaledStableDiffusionXLImg2ImgPipeline,
+    ScaledStableDiffusionXLInpaintPipeline,
+    ScaledStableDiffusionXLPipeline,
+    _registry,
+    get_stock_pipeline_class,
+)
+from diffusers_scaled.auto_pipeline import task_class
+
+
+SIZE = 32
+TRIP = [
+    (AutoScaledPipelineForImage2Image, AutoPipelineForImage2Image),
+    (AutoScaledPipelineForInpainting, AutoPipelineForInpainting),
+    (AutoScaledPipelineForText2Image, AutoPipelineForText2Image),
+]
+TABLE = {
+    AutoScaledPipelineForText2Image: "AUTO_TEXT2IMAGE_PIPELINES_MAPPING",
+    AutoScaledPipelineForImage2Image: "AUTO_IMAGE2IMAGE_PIPELINES_MAPPING",
+    AutoScaledPipelineForInpainting: "AUTO_INPAINT_PIPELINES_MAPPING",
+}
+
+# family: (stock text-to-image class, components, prompt inputs, ready classes along the trip; None: no ready class,
+# the one `scaled()` makes)
+FAMILIES = {
+    "sd": (
+        StableDiffusionPipeline,
+        sd_components,
+        lambda: {"prompt": PROMPT},
+        [ScaledStableDiffusionImg2ImgPipeline, ScaledStableDiffusionInpaintPipeline, ScaledStableDiffusionPipeline],
+    ),
+    "sdxl": (
+        StableDiffusionXLPipeline,
+        sdxl_components,
+        lambda: {"prompt": PROMPT},
+        [
+            ScaledStableDiffusionXLImg2ImgPipeline,
+            ScaledStableDiffusionXLInpaintPipeline,
+            ScaledStableDiffusionXLPipeline,
+        ],
+    ),
+    "sd3": (
+        StableDiffusion3Pipeline,
+        lambda: sd3_components(latent_channels=16),
+        lambda: {"prompt": PROMPT},
+        [ScaledStableDiffusion3Img2ImgPipeline, None, ScaledStableDiffusion3Pipeline],
+    ),
+    "flux": (
+        FluxPipeline,
+        flux_components,
+        flux_prompt_embeds,
+        [ScaledFluxImg2ImgPipeline, None, ScaledFluxPipeline],
+    ),
+}
+
+
+def generate(pipe, prompt_inputs, seed=0):
+    inputs = {
+        **prompt_inputs,
+        "image": make_pil_images(1, (SIZE, SIZE))[0],
+        "mask_image": make_mask((SIZE, SIZE)),
+        "strength": 0.75,
+        "num_inference_steps": 2,
+        "height": SIZE,
+        "width": SIZE,
+        "output_type": "np",
+        "generator": generator(seed),
+    }
+    accepted = inspect.signature(pipe.__call__).parameters
+    pipe.set_progress_bar_config(disable=True)
+    return pipe(**{k: v for k, v in inputs.items() if k in accepted}).images
+
+
+def without_empty_name(config):
+    return {k: v for k, v in config.items() if not (k == "_name_or_path" and v is None)}
+
+
+def modules(pipe):
+    return {name: c for name, c in pipe.components.items() if c is not None}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_round_trip_keeps_scaled_class_shares_components_and_generates_like_stock(family):
+    stock_class, components, prompt_inputs, ready = FAMILIES[family]
+    parts = components()
+    stock = stock_class(**parts)
+    pipe = _registry.get_scaled_pipeline_class(stock_class)(**parts)
+    for (ours, theirs), expected in zip(TRIP, ready):
+        stock = theirs.from_pipe(stock)
+        switched = ours.from_pipe(pipe)
+        assert isinstance(switched, ScaledLatentsMixin)
+        assert get_stock_pipeline_class(type(switched)) is type(stock)
+        if expected is not None:
+            assert type(switched) is expected
+        # every module the new pipeline holds is the previous pipeline's object, as for diffusers' from_pipe
+        shared = modules(switched)
+        assert shared and all(shared[name] is c for name, c in modules(pipe).items() if name in shared)
+        assert set(shared) == set(modules(stock))
+        # diffusers' AutoPipeline records `_name_or_path: None` where the pipeline was not loaded from a path;
+        # `from_pipe` leaves it out. Every other entry is the same.
+        assert without_empty_name(switched.config) == without_empty_name(stock.config)
+        np.testing.assert_array_equal(generate(switched, prompt_inputs()), generate(stock, prompt_inputs()))
+        pipe = switched
+
+
+def test_stock_pipeline_switches_to_scaled_class():
+    stock = StableDiffusionXLPipeline(**sdxl_components())
+    img2img = AutoScaledPipelineForImage2Image.from_pipe(stock)
+    assert type(img2img) is ScaledStableDiffusionXLImg2ImgPipeline
+    assert img2img.unet is stock.unet and img2img.vae is stock.vae
+    # the same task keeps the family's class: text-to-image of a stock pipeline is its scaled counterpart
+    assert type(AutoScaledPipelineForText2Image.from_pipe(stock)) is ScaledStableDiffusionXLPipeline
+
+
+def test_replaced_component_is_used():
+    pipe = ScaledStableDiffusionPipeline(**sd_components())
+    other_vae = sd_components()["vae"]
+    img2img = AutoScaledPipelineForImage2Image.from_pipe(pipe, vae=other_vae)
+    assert img2img.vae is other_vae and img2img.unet is pipe.unet
+
+
+class UserPipeline(ScaledLatentsMixin, StableDiffusionPipeline):
+    """A user's own scaled class: switching to its own task keeps it."""
+
+
+def test_user_class_keeps_itself_for_its_task():
+    pipe = UserPipeline(**sd_components())
+    assert type(AutoScaledPipelineForText2Image.from_pipe(pipe)) is UserPipeline
+    assert type(AutoScaledPipelineForImage2Image.from_pipe(pipe)) is ScaledStableDiffusionImg2ImgPipeline
+
+
+def ready_classes():
+    return [c for c in _registry.registered_scaled_classes() if c.__module__.startswith("diffusers_scaled.pipelines.")]
+
+
+@pytest.mark.parametrize("task", list(TABLE))
+def test_every_ready_family_switches_as_diffusers_does(task):
+    # Covers the families that gain ready classes later without a change here. The oracle is diffusers' own lookup
+    # (`_get_task_class`, by class name) on the stock classes.
+    table = getattr(auto_pipeline, TABLE[task])
+    checked = 0
+    for ready in ready_classes():
+        stock = get_stock_pipeline_class(ready)
+        target = auto_pipeline._get_task_class(table, stock.__name__, throw_error_if_not_exist=False)
+        if target is None:
+            if auto_pipeline._get_model(stock.__name__) is not None:
+                with pytest.raises(ValueError, match="has no .* pipeline for the"):
+                    task_class(ready, TABLE[task])
+            continue
+        switched = task_class(ready, TABLE[task])
+        assert get_stock_pipeline_class(switched) is target
+        ready_target = [c for c in ready_classes() if get_stock_pipeline_class(c) is target]
+        assert switched is (ready if target is stock else ready_target[0] if ready_target else switched)
+        checked += 1
+    assert checked >= 4  # at least SD, SDXL, SD3, Flux
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(TypeError, match="`pipeline` must be a DiffusionPipeline"):
+        AutoScaledPipelineForImage2Image.from_pipe(object())
+    pipe = ScaledStableDiffusionPipeline(**sd_components())
+    with pytest.raises(TypeError, match="`enable_pag` is not accepted"):
+        AutoScaledPipelineForImage2Image.from_pipe(pipe, enable_pag=True)
+    with pytest.raises(EnvironmentError, match="from_pretrained"):
+        AutoScaledPipelineForInpainting()
+
+
+def test_family_without_the_task_is_a_clear_error():
+    # diffusers lists the DDPM pipeline in no AutoPipeline table
+    ddpm = diffusers.DDPMPipeline(unet=diffusers.UNet2DModel(sample_size=8), scheduler=diffusers.DDPMScheduler())
+    with pytest.raises(ValueError, match="AutoPipeline tables do not list DDPMPipeline"):
+        AutoScaledPipelineForImage2Image.from_pipe(ddpm)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("auto")
+    pipe = ScaledStableDiffusionPipeline(**sd_components())
+    pipe.save_pretrained(root / "scaled")
+    pipe.save_pretrained(root / "stock_format", stock_format=True)
+    StableDiffusionPipeline(**sd_components()).save_pretrained(root / "stock")
+    return root
+
+
+@pytest.mark.parametrize("form", ["scaled", "stock_format", "stock"])
+@pytest.mark.parametrize(
+    "auto, expected",
+    [
+        (AutoScaledPipelineForText2Image, ScaledStableDiffusionPipeline),
+        (AutoScaledPipelineForImage2Image, ScaledStableDiffusionImg2ImgPipeline),
+        (AutoScaledPipelineForInpainting, ScaledStableDiffusionInpaintPipeline),
+    ],
+)
+def test_from_pretrained_loads_every_form_as_the_task_class(saved, form, auto, expected):
+    pipe = auto.from_pretrained(saved / form)
+    assert type(pipe) is expected
+    reference = AutoScaledPipeline.from_pretrained(saved / form)
+    for name, component in modules(reference).items():
+        loaded = pipe.components[name]
+        if hasattr(component, "state_dict"):
+            assert all(
+                np.array_equal(a.numpy(), b.numpy())
+                for a, b in zip(component.state_dict().values(), loaded.state_dict().values())
+            )
+
+
+def test_from_pretrained_rejects_custom_pipeline(saved):
+    with pytest.raises(TypeError, match="`custom_pipeline` is not accepted"):
+        AutoScaledPipelineForImage2Image.from_pretrained(saved / "scaled", custom_pipeline="x")
+
+
+def test_stock_auto_pipeline_loads_the_stock_form_only(saved):
+    # What docs/loading.md says about diffusers' own AutoPipeline on folders a scaled pipeline saved.
+    assert type(AutoPipelineForText2Image.from_pretrained(saved / "stock_format")) is StableDiffusionPipeline
+    with open(saved / "scaled" / "model_index.json") as f:
+        class_name = json.load(f)["_class_name"]
+    with pytest.raises(ValueError, match="AutoPipeline can't find a pipeline linked to") as error:
+        AutoPipelineForText2Image.from_pretrained(saved / "scaled")
+    assert str(class_name) in str(error.value)
