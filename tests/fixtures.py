@@ -650,3 +650,268 @@ def ldm_checkpoint(components: dict) -> dict:
         for key, value in _open_clip_state_dict(components["text_encoder_2"]).items():
             checkpoint["conditioner.embedders.1.model." + key] = value.clone()
     return checkpoint
+
+
+# Video families: tiny components after diffusers' own fast tests (tests/pipelines/{wan,ltx,hunyuan_video,cogvideo,
+# mochi}), smaller where only the plumbing matters. No text encoder: the tests pass prompt embeddings. Every VAE gets
+# non-trivial statistics (per-channel means/stds, a scaling factor that is not 1), so a wrong formula shows.
+
+
+def _channel_statistics(channels: int, seed: int) -> tuple[list[float], list[float]]:
+    g = torch.Generator().manual_seed(seed)
+    mean = (torch.rand(channels, generator=g) - 0.5).tolist()
+    std = (torch.rand(channels, generator=g) * 1.5 + 0.5).tolist()
+    return mean, std
+
+
+def tiny_vae_wan(z_dim: int = 16):
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=z_dim, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    mean, std = _channel_statistics(z_dim, seed=1)
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+    return vae
+
+
+def wan_components(image_to_video: bool = False) -> dict:
+    """`WanPipeline` (Wan 2.1 t2v) or, with `image_to_video`, `WanImageToVideoPipeline` (Wan 2.1 i2v: the condition
+    latents and mask are concatenated on the channel axis, 16 + 4 + 16 = 36 channels in, with a tiny CLIP image
+    encoder) components; pass `prompt_embeds` (width 32)."""
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=36 if image_to_video else 16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=1,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=4 if image_to_video else None,
+    )
+    components = {
+        "transformer": transformer,
+        "vae": tiny_vae_wan(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+    if image_to_video:
+        from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        torch.manual_seed(0)
+        vision_config = CLIPVisionConfig(
+            hidden_size=4,
+            projection_dim=4,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            intermediate_size=8,
+            patch_size=4,
+        )
+        components.update(
+            image_encoder=CLIPVisionModelWithProjection(vision_config),
+            image_processor=CLIPImageProcessorPil(crop_size=16, size=16),
+        )
+    return components
+
+
+def tiny_vae_ltx(timestep_conditioning: bool = False):
+    from diffusers import AutoencoderKLLTXVideo
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        timestep_conditioning=timestep_conditioning,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+        scaling_factor=0.8,
+    )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    mean, std = _channel_statistics(8, seed=2)
+    vae.latents_mean.copy_(torch.tensor(mean))  # registered buffers, as LTX keeps them
+    vae.latents_std.copy_(torch.tensor(std))
+    return vae
+
+
+def ltx_components(timestep_conditioning: bool = False) -> dict:
+    """`LTXPipeline` / `LTXImageToVideoPipeline` components (same ones); pass `prompt_embeds` (width 32) and
+    `prompt_attention_mask`. Spatial compression 4, temporal 4 in this tiny VAE; with `timestep_conditioning` its
+    decoder takes a timestep and the pipeline mixes noise into the latents before decoding."""
+    from diffusers import LTXVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    return {
+        "transformer": transformer,
+        "vae": tiny_vae_ltx(timestep_conditioning),
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def hunyuan_video_components() -> dict:
+    """`HunyuanVideoPipeline` components; pass `prompt_embeds` (width 16), `pooled_prompt_embeds` (width 8) and
+    `prompt_attention_mask`."""
+    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = HunyuanVideoTransformer3DModel(
+        in_channels=4,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=10,
+        num_layers=1,
+        num_single_layers=1,
+        num_refiner_layers=1,
+        patch_size=1,
+        patch_size_t=1,
+        guidance_embeds=True,
+        text_embed_dim=16,
+        pooled_projection_dim=8,
+        rope_axes_dim=(2, 4, 4),
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        act_fn="silu",
+        norm_num_groups=4,
+        scaling_factor=0.476986,
+        spatial_compression_ratio=8,
+        temporal_compression_ratio=4,
+        mid_block_add_attention=True,
+    )
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+        "text_encoder": None,
+        "tokenizer": None,
+        "text_encoder_2": None,
+        "tokenizer_2": None,
+    }
+
+
+def cogvideox_components() -> dict:
+    """`CogVideoXPipeline` components; pass `prompt_embeds` (B, 16, 32). The transformer sees (B, F, C, H, W)."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=32,
+        num_layers=1,
+        sample_width=2,
+        sample_height=2,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=16,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+        scaling_factor=0.7,
+    )
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": DDIMScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def mochi_components() -> dict:
+    """`MochiPipeline` components; pass `prompt_embeds` (width 32) and `prompt_attention_mask`."""
+    from diffusers import AutoencoderKLMochi, MochiTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = MochiTransformer3DModel(
+        patch_size=2,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        pooled_projection_dim=16,
+        in_channels=12,
+        out_channels=None,
+        qk_norm="rms_norm",
+        text_embed_dim=32,
+        time_embed_dim=4,
+        activation_fn="swiglu",
+        max_sequence_length=16,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLMochi(
+        latent_channels=12,
+        out_channels=3,
+        encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32),
+        layers_per_block=(1, 1, 1, 1, 1),
+        scaling_factor=0.9,
+    )
+    mean, std = _channel_statistics(12, seed=3)
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def video_prompt_embeds(width: int, batch_size: int = 1, length: int = 8, seed: int = 0) -> dict:
+    """Prompt embeddings (B, length, width) and an all-ones attention mask, for video pipelines without a text encoder."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, length, width, generator=g),
+        "prompt_attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+    }
