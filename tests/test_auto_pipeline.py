@@ -168,13 +168,13 @@ def test_replaced_component_is_used():
     assert img2img.vae is other_vae and img2img.unet is pipe.unet
 
 
-class UserPipeline(ScaledLatentsMixin, StableDiffusionPipeline):
+class OwnText2ImagePipeline(ScaledLatentsMixin, StableDiffusionPipeline):
     """A user's own scaled class: switching to its own task keeps it."""
 
 
 def test_user_class_keeps_itself_for_its_task():
-    pipe = UserPipeline(**sd_components())
-    assert type(AutoScaledPipelineForText2Image.from_pipe(pipe)) is UserPipeline
+    pipe = OwnText2ImagePipeline(**sd_components())
+    assert type(AutoScaledPipelineForText2Image.from_pipe(pipe)) is OwnText2ImagePipeline
     assert type(AutoScaledPipelineForImage2Image.from_pipe(pipe)) is ScaledStableDiffusionImg2ImgPipeline
 
 
