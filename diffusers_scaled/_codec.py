@@ -1,7 +1,8 @@
 """`VaeCodec`: the mixin's `encode_latents` / `decode_latents` on a bare VAE, with no pipeline around it.
 
-The tools (calibration, latent cache, CLI) use it so that they run exactly the library's code path: a `VaeCodec` is a
-`ScaledLatentsMixin` whose `vae` and `image_processor` are given directly instead of being pipeline components.
+The tools (calibration, latent cache, CLI) use it so that they run exactly the library's code path: a `VaeCodec` has the
+encode/decode and compile mixins of the pipelines, with a `vae` and an `image_processor` given directly instead of
+being pipeline components. It has no pipeline machinery: no saving, no registration.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import torch
 from diffusers.image_processor import VaeImageProcessor
 
-from .mixin import ScaledLatentsMixin
+from ._compile import VaeCompileMixin
+from ._latents_codec import LatentsCodecMixin
 from .scaling import LatentScaling
 
 
@@ -28,7 +30,7 @@ def vae_scale_factor(vae: torch.nn.Module) -> int:
     return 2 ** (len(block_out_channels) - 1)
 
 
-class VaeCodec(ScaledLatentsMixin):
+class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
     r"""
     `encode_latents` / `decode_latents` for a bare VAE.
 

@@ -1,4 +1,4 @@
-"""Opt-in compiled VAE encoder/decoder for callers that encode or decode many images of few shapes.
+"""Opt-in compiled VAE encoder/decoder for callers that encode or decode many images of few shapes (`VaeCompileMixin`).
 
 `torch.compile` specialises a graph per input shape: compiling pays off for shapes that come back (a server's fixed
 resolution, a dataset's crops), not for one-off shapes, whose compilation takes longer than many eager calls. So a
@@ -95,3 +95,46 @@ class VaeCompileCache:
             if compiled is None or compiled.vae is not vae:
                 compiled = self._compiled[id(vae)] = CompiledAutoencoderKL(vae, **self.kwargs)
             return compiled
+
+
+class VaeCompileMixin:
+    """The compile switch of `encode_latents` / `decode_latents`: `enable_vae_compile` / `disable_vae_compile`. It
+    provides the `_compiled(vae)` hook that `LatentsCodecMixin` calls; mix it in before that mixin."""
+
+    _vae_compile: VaeCompileCache | None = None
+
+    def enable_vae_compile(self, min_calls: int = 2, max_shapes: int = 8, **compile_kwargs) -> None:
+        r"""
+        Runs the VAE's encoder and decoder through `torch.compile` in `encode_latents` / `decode_latents`, one graph
+        per input shape, for callers that process many images of few shapes (servers, dataset encoding).
+
+        A shape runs eagerly until it has been seen `min_calls` times; at most `max_shapes` shapes are compiled, later
+        ones run eagerly. Applies to `AutoencoderKL` without slicing, tiling or offloading hooks; other VAEs run
+        eagerly. The VAE itself is not modified. Compiling takes tens of seconds per shape, and compiled kernels may
+        order floating-point operations differently: results agree with eager ones to about 1e-6 relative in float32
+        and 1e-3 in float16, not bitwise.
+
+        Args:
+            min_calls (`int`, *optional*, defaults to 2):
+                Calls with a shape before that shape is compiled.
+            max_shapes (`int`, *optional*, defaults to 8):
+                Most shapes compiled (torch's default recompilation limit).
+            compile_kwargs:
+                Passed to `torch.compile` (for example `mode="max-autotune"`); `dynamic` is always `False`.
+
+        Examples:
+
+        ```py
+        >>> pipe.enable_vae_compile(min_calls=3)
+        >>> for batch in loader:
+        ...     latents = pipe.encode_latents(batch)
+        ```
+        """
+        self._vae_compile = VaeCompileCache(min_calls=min_calls, max_shapes=max_shapes, **compile_kwargs)
+
+    def disable_vae_compile(self) -> None:
+        """Goes back to eager VAE calls (see `enable_vae_compile`)."""
+        self._vae_compile = None
+
+    def _compiled(self, vae):
+        return None if self._vae_compile is None else self._vae_compile.get(vae)

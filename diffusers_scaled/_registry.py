@@ -1,8 +1,12 @@
-"""Which scaled class extends which stock diffusers pipeline, both ways.
+"""The table of scaled pipeline classes, keyed by the stock diffusers pipeline each extends.
 
-Every subclass of `ScaledLatentsMixin` (the package's ready classes and a user's own) registers itself here when Python
-creates the class, keyed by the stock pipeline it extends. The registry is this package's own dictionary: nothing of
+Every subclass of `RegisteredPipelineMixin` (through `ScaledLatentsMixin`: the package's ready classes and a user's own)
+registers itself here when Python creates the class. The registry is this package's own dictionary: nothing of
 diffusers is touched. Classes are held by weak reference, so a class defined inside a function disappears with it.
+
+This module imports nothing of this package: "is this class scaled?" is `issubclass(cls, RegisteredPipelineMixin)`.
+It knows only the classes defined so far; `loading.get_scaled_pipeline_class` also loads the package's ready class of
+a stock pipeline on demand (`diffusers_scaled.pipelines`).
 """
 
 from __future__ import annotations
@@ -14,22 +18,28 @@ import diffusers
 from diffusers import DiffusionPipeline
 
 
-__all__ = ["get_scaled_pipeline_class", "get_stock_pipeline_class"]
-
 _PACKAGE = __name__.split(".")[0]
 _lock = threading.Lock()
 # stock class -> weak references to the scaled classes extending it, in registration order.
 _scaled_by_stock: dict[type, list[weakref.ref]] = {}
 
 
-def _is_scaled(cls: type) -> bool:
-    from .mixin import ScaledLatentsMixin  # deferred: the mixin imports this module when a subclass is created
+class RegisteredPipelineMixin:
+    """Registers every subclass that extends a diffusers pipeline in this module's table when Python creates it (a
+    subclass that extends none, such as `PackedLatentsMixin`, is a mixin and is not recorded)."""
 
-    return isinstance(cls, type) and issubclass(cls, ScaledLatentsMixin)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register(cls)
 
 
-def _is_ready_class(cls: type) -> bool:
-    """Whether `cls` is one of this package's own classes (as opposed to a user's subclass)."""
+def is_scaled(cls) -> bool:
+    """Whether `cls` is a scaled pipeline class (or mixin): a subclass of `RegisteredPipelineMixin`."""
+    return isinstance(cls, type) and issubclass(cls, RegisteredPipelineMixin)
+
+
+def _is_own_class(cls: type) -> bool:
+    """Whether `cls` is one of this package's own classes (a ready class, or one `scaled()` made), not a user's."""
     return cls.__module__.split(".")[0] == _PACKAGE
 
 
@@ -50,7 +60,7 @@ def stock_pipeline_class(cls: type) -> type | None:
         if isinstance(base, type)
         and issubclass(base, DiffusionPipeline)
         and base is not DiffusionPipeline
-        and not _is_scaled(base)
+        and not is_scaled(base)
     ]
     for base in candidates:
         if is_diffusers_export(base):
@@ -73,7 +83,7 @@ def scaled_classes_for(stock: type) -> list[type]:
     """The live scaled classes extending `stock`: the package's ready class first, then users' in registration order."""
     with _lock:
         classes = [c for c in (ref() for ref in _scaled_by_stock.get(stock, [])) if c is not None]
-    return sorted(classes, key=lambda c: not _is_ready_class(c))  # stable: keeps registration order within each group
+    return sorted(classes, key=lambda c: not _is_own_class(c))  # stable: keeps registration order within each group
 
 
 def scaled_class_for(stock: type) -> type | None:
@@ -101,76 +111,9 @@ def scaled_class_named(name: str) -> type | None:
     return matches[0] if matches else None
 
 
-def get_scaled_pipeline_class(stock: type | str) -> type:
-    r"""
-    The scaled counterpart of a stock diffusers pipeline class: the package's ready class where there is one, otherwise
-    the first registered subclass of [`ScaledLatentsMixin`] extending it (a user's own, registered when defined).
-
-    Args:
-        stock (`type` or `str`):
-            A diffusers pipeline class, or its name as in `model_index.json` (`"StableDiffusionPipeline"`). A scaled
-            class is returned as it is.
-
-    Returns:
-        `type`: the scaled pipeline class.
-
-    Raises:
-        `ValueError`: no scaled class extends `stock`.
-
-    Examples:
-
-    ```py
-    >>> from diffusers import StableDiffusionXLPipeline
-    >>> from diffusers_scaled import get_scaled_pipeline_class
-
-    >>> get_scaled_pipeline_class(StableDiffusionXLPipeline).__name__
-    'ScaledStableDiffusionXLPipeline'
-    ```
-    """
-    if isinstance(stock, str):
-        stock_class = getattr(diffusers, stock, None) if stock.isidentifier() else None
-        if not (isinstance(stock_class, type) and issubclass(stock_class, DiffusionPipeline)):
-            raise ValueError(f"`stock` must name a diffusers pipeline class, got {stock!r}.")
-        stock = stock_class
-    if not (isinstance(stock, type) and issubclass(stock, DiffusionPipeline)):
-        raise TypeError(f"`stock` must be a diffusers pipeline class or its name, got {stock!r}.")
-    if _is_scaled(stock):
-        return stock
-    scaled = scaled_class_for(stock)
-    if scaled is None:
-        raise ValueError(
-            f"{stock.__name__} has no scaled counterpart. Define one with "
-            f"`class Scaled{stock.__name__}(ScaledLatentsMixin, {stock.__name__}): pass` (it registers itself), or "
-            f"use one of the classes extending {', '.join(sorted(s.__name__ for s in _stocks()))}."
-        )
-    return scaled
-
-
-def get_stock_pipeline_class(scaled: type) -> type:
-    r"""
-    The stock diffusers pipeline a scaled class extends (`StableDiffusionPipeline` for
-    `ScaledStableDiffusionPipeline`).
-
-    Args:
-        scaled (`type`):
-            A subclass of [`ScaledLatentsMixin`] that extends a diffusers pipeline.
-
-    Returns:
-        `type`: the stock pipeline class.
-
-    Raises:
-        `TypeError`: `scaled` is not a scaled pipeline class.
-
-    Examples:
-
-    ```py
-    >>> from diffusers_scaled import ScaledStableDiffusionPipeline, get_stock_pipeline_class
-
-    >>> get_stock_pipeline_class(ScaledStableDiffusionPipeline).__name__
-    'StableDiffusionPipeline'
-    ```
-    """
-    stock = stock_pipeline_class(scaled) if _is_scaled(scaled) else None
+def stock_class_of(scaled: type) -> type:
+    """`stock_pipeline_class(scaled)`, raising `TypeError` for a class that is not a scaled pipeline class."""
+    stock = stock_pipeline_class(scaled) if is_scaled(scaled) else None
     if stock is None:
         raise TypeError(
             f"`scaled` must be a pipeline class that mixes in ScaledLatentsMixin and extends a diffusers pipeline, "
@@ -179,6 +122,7 @@ def get_stock_pipeline_class(scaled: type) -> type:
     return stock
 
 
-def _stocks() -> list[type]:
+def registered_stocks() -> list[type]:
+    """The stock pipelines that some live registered class extends."""
     with _lock:
         return [s for s, refs in _scaled_by_stock.items() if any(ref() is not None for ref in refs)]

@@ -19,7 +19,8 @@ import os
 import re
 import sys
 
-from ._registry import get_stock_pipeline_class, is_diffusers_export
+from . import atomic
+from ._registry import is_diffusers_export, stock_class_of
 
 
 MARKER = "# Written by diffusers-scaled"
@@ -69,7 +70,7 @@ def module_source(cls: type) -> str:
         marker=MARKER,
         cls=cls.__name__,
         module=cls.__module__,
-        stock=get_stock_pipeline_class(cls).__name__,
+        stock=stock_class_of(cls).__name__,
         file=f"{module_name(cls)}.py",
     )
 
@@ -85,7 +86,7 @@ def is_our_module_file(path: str | os.PathLike) -> bool:
 
 def stock_class_name(cls: type) -> str:
     """The name under which diffusers exports the stock pipeline `cls` extends; raises where diffusers exports none."""
-    stock = get_stock_pipeline_class(cls)
+    stock = stock_class_of(cls)
     if not is_diffusers_export(stock):
         raise ValueError(
             f"{cls.__name__} extends {stock.__module__}.{stock.__qualname__}, which diffusers does not export, so there "
@@ -103,8 +104,7 @@ def write_class_name(folder: str | os.PathLike, class_name: str | list[str]) -> 
     """Rewrites `_class_name` in the folder's `model_index.json`, serialized exactly as diffusers' `to_json_string`."""
     config = read_model_index(folder)
     config["_class_name"] = class_name
-    with open(os.path.join(folder, MODEL_INDEX), "w", encoding="utf-8") as f:
-        f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(os.path.join(folder, MODEL_INDEX), json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def mark_folder(folder: str | os.PathLike, cls: type, stock_format: bool) -> None:
@@ -115,8 +115,7 @@ def mark_folder(folder: str | os.PathLike, cls: type, stock_format: bool) -> Non
         if is_our_module_file(stale):
             os.remove(stale)  # left by an earlier save of ours into the same folder
         return
-    with open(stale, "w", encoding="utf-8") as f:
-        f.write(module_source(cls))
+    atomic.write_text(stale, module_source(cls))
     write_class_name(folder, [module_name(cls), cls.__name__])
 
 

@@ -19,10 +19,9 @@ import os
 import diffusers
 from diffusers import DiffusionPipeline
 
-from . import _registry
+from . import _registry, pipelines
 from .factory import scaled
-from .loading import _LOAD_CONFIG_KWARGS, scaled_class_for_model_index
-from .mixin import ScaledLatentsMixin
+from .loading import _LOAD_CONFIG_KWARGS, _scaled_class_named, scaled_class_for_model_index
 
 
 __all__ = ["AutoScaledPipelineForText2Image", "AutoScaledPipelineForImage2Image", "AutoScaledPipelineForInpainting"]
@@ -60,8 +59,8 @@ def task_class(pipeline_class: type, task: str) -> type:
     The scaled class for `task` (the name of one of diffusers' AutoPipeline tables) in the family of `pipeline_class`
     (a stock or scaled pipeline class). A scaled class whose stock class already is the task's keeps itself.
     """
-    is_scaled = issubclass(pipeline_class, ScaledLatentsMixin)
-    stock = _registry.get_stock_pipeline_class(pipeline_class) if is_scaled else pipeline_class
+    is_scaled = _registry.is_scaled(pipeline_class)
+    stock = _registry.stock_class_of(pipeline_class) if is_scaled else pipeline_class
     family = family_of(stock)
     target = getattr(_auto_pipeline_tables(), task).get(family) if family is not None else None
     if target is None:
@@ -76,14 +75,14 @@ def task_class(pipeline_class: type, task: str) -> type:
         )
     if is_scaled and target is stock:
         return pipeline_class
-    return _registry.scaled_class_for(target) or scaled(target)
+    return pipelines.ready_class_for(target) or _registry.scaled_class_for(target) or scaled(target)
 
 
 def _class_in_model_index(config: dict) -> type:
     # The class a `model_index.json` names: a scaled class (custom-pipeline form, or registered by name) or a stock
     # diffusers pipeline class (stock form), which need not have a scaled counterpart yet.
     class_name = config.get("_class_name")
-    if isinstance(class_name, str) and _registry.scaled_class_named(class_name) is None:
+    if isinstance(class_name, str) and _scaled_class_named(class_name) is None:
         stock = getattr(diffusers, class_name, None) if class_name.isidentifier() else None
         if isinstance(stock, type) and issubclass(stock, DiffusionPipeline):
             return stock

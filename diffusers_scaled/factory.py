@@ -13,7 +13,7 @@ import threading
 import diffusers
 from diffusers import DiffusionPipeline
 
-from . import _registry
+from . import pipelines
 from .mixin import ScaledLatentsMixin
 from .packed import PackedLatentsMixin, packs_latents_like_flux
 
@@ -58,14 +58,6 @@ def _check_pipeline_class(pipeline_class) -> None:
             "`decode_latents` need; only image pipelines with a VAE can be scaled (video pipelines use a "
             "`video_processor`, and some pipelines name their autoencoder `movq` or `vqvae`)."
         )
-
-
-def _ready_class(pipeline_class: type) -> type | None:
-    # This package's own ready class for `pipeline_class`, never a user's subclass registered on import.
-    ready = _registry.scaled_class_for(pipeline_class)
-    if ready is not None and ready.__module__.startswith(__package__ + ".pipelines."):
-        return ready
-    return None
 
 
 def _free_name(base_name: str) -> str:
@@ -117,7 +109,7 @@ def scaled(pipeline_class: type) -> type:
         made = _made.get(pipeline_class)
         if made is not None:
             return made
-        made = _ready_class(pipeline_class)
+        made = pipelines.ready_class_for(pipeline_class)
         if made is None:
             mixin = PackedLatentsMixin if packs_latents_like_flux(pipeline_class) else ScaledLatentsMixin
             name = _free_name(_PREFIX + pipeline_class.__name__)

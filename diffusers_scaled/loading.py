@@ -1,15 +1,21 @@
-"""Loading any saved pipeline as its scaled counterpart, and the module file that diffusers' custom pipelines take."""
+"""Which scaled class a stock pipeline class, its name or a saved folder stands for, and loading it.
+
+`get_scaled_pipeline_class` / `get_stock_pipeline_class` map classes both ways (ready classes are imported on demand);
+`AutoScaledPipeline` loads a folder or converts a loaded pipeline; `custom_pipeline_path` writes the module file that
+diffusers' custom pipelines take.
+"""
 
 from __future__ import annotations
 
 import os
 
+import diffusers
 from diffusers import DiffusionPipeline
 
-from . import _registry, _saving
+from . import _registry, _saving, atomic, pipelines
 
 
-__all__ = ["AutoScaledPipeline", "custom_pipeline_path"]
+__all__ = ["AutoScaledPipeline", "custom_pipeline_path", "get_scaled_pipeline_class", "get_stock_pipeline_class"]
 
 _LOAD_CONFIG_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision")
 
@@ -64,11 +70,89 @@ def custom_pipeline_path(pipeline_class: type, directory: str | os.PathLike | No
     except OSError:
         current = None
     if current != source:
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write(source)
-        os.replace(temporary, path)  # atomic: a concurrent reader sees the old file or the new one, never half of one
+        atomic.write_text(path, source)  # a concurrent reader sees the old file or the new one, never half of one
     return path
+
+
+def get_scaled_pipeline_class(stock: type | str) -> type:
+    r"""
+    The scaled counterpart of a stock diffusers pipeline class: the package's ready class where there is one, otherwise
+    the first registered subclass of [`ScaledLatentsMixin`] extending it (a user's own, registered when defined).
+
+    Args:
+        stock (`type` or `str`):
+            A diffusers pipeline class, or its name as in `model_index.json` (`"StableDiffusionPipeline"`). A scaled
+            class is returned as it is.
+
+    Returns:
+        `type`: the scaled pipeline class.
+
+    Raises:
+        `ValueError`: no scaled class extends `stock`.
+
+    Examples:
+
+    ```py
+    >>> from diffusers import StableDiffusionXLPipeline
+    >>> from diffusers_scaled import get_scaled_pipeline_class
+
+    >>> get_scaled_pipeline_class(StableDiffusionXLPipeline).__name__
+    'ScaledStableDiffusionXLPipeline'
+    ```
+    """
+    if isinstance(stock, str):
+        stock_class = getattr(diffusers, stock, None) if stock.isidentifier() else None
+        if not (isinstance(stock_class, type) and issubclass(stock_class, DiffusionPipeline)):
+            raise ValueError(f"`stock` must name a diffusers pipeline class, got {stock!r}.")
+        stock = stock_class
+    if not (isinstance(stock, type) and issubclass(stock, DiffusionPipeline)):
+        raise TypeError(f"`stock` must be a diffusers pipeline class or its name, got {stock!r}.")
+    if _registry.is_scaled(stock):
+        return stock
+    scaled = pipelines.ready_class_for(stock) or _registry.scaled_class_for(stock)
+    if scaled is None:
+        raise ValueError(
+            f"{stock.__name__} has no scaled counterpart. Define one with "
+            f"`class Scaled{stock.__name__}(ScaledLatentsMixin, {stock.__name__}): pass` (it registers itself), or "
+            f"use one of the classes extending {', '.join(_stock_names())}."
+        )
+    return scaled
+
+
+def get_stock_pipeline_class(scaled: type) -> type:
+    r"""
+    The stock diffusers pipeline a scaled class extends (`StableDiffusionPipeline` for
+    `ScaledStableDiffusionPipeline`).
+
+    Args:
+        scaled (`type`):
+            A subclass of [`ScaledLatentsMixin`] that extends a diffusers pipeline.
+
+    Returns:
+        `type`: the stock pipeline class.
+
+    Raises:
+        `TypeError`: `scaled` is not a scaled pipeline class.
+
+    Examples:
+
+    ```py
+    >>> from diffusers_scaled import ScaledStableDiffusionPipeline, get_stock_pipeline_class
+
+    >>> get_stock_pipeline_class(ScaledStableDiffusionPipeline).__name__
+    'StableDiffusionPipeline'
+    ```
+    """
+    return _registry.stock_class_of(scaled)
+
+
+def _stock_names() -> list[str]:
+    return sorted({s.__name__ for s in _registry.registered_stocks()} | set(pipelines.ready_stock_names()))
+
+
+def _scaled_class_named(name: str) -> type | None:
+    pipelines.ready_class_named(name)  # registers the ready class of that name, if there is one
+    return _registry.scaled_class_named(name)
 
 
 def scaled_class_for_model_index(config: dict) -> type:
@@ -76,7 +160,7 @@ def scaled_class_for_model_index(config: dict) -> type:
     class_name = config.get("_class_name")
     if isinstance(class_name, (list, tuple)) and len(class_name) == 2:
         module, name = class_name
-        scaled = _registry.scaled_class_named(name)
+        scaled = _scaled_class_named(name)
         if scaled is None:
             raise ValueError(
                 f"The folder holds the custom pipeline {name} (module file {module}.py), and no registered scaled "
@@ -89,8 +173,8 @@ def scaled_class_for_model_index(config: dict) -> type:
         raise ValueError(
             f"`_class_name` in model_index.json must be a class name or [module, class], got {class_name!r}."
         )
-    scaled = _registry.scaled_class_named(class_name)
-    return scaled if scaled is not None else _registry.get_scaled_pipeline_class(class_name)
+    scaled = _scaled_class_named(class_name)
+    return scaled if scaled is not None else get_scaled_pipeline_class(class_name)
 
 
 class AutoScaledPipeline:
@@ -195,4 +279,4 @@ class AutoScaledPipeline:
         """
         if not isinstance(pipeline, DiffusionPipeline):
             raise TypeError(f"`pipeline` must be a DiffusionPipeline, got {type(pipeline).__name__}.")
-        return _registry.get_scaled_pipeline_class(type(pipeline)).from_pipe(pipeline, **kwargs)
+        return get_scaled_pipeline_class(type(pipeline)).from_pipe(pipeline, **kwargs)

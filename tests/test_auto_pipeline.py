@@ -51,8 +51,9 @@ from diffusers_scaled import (
     ScaledStableDiffusionXLImg2ImgPipeline,
     ScaledStableDiffusionXLInpaintPipeline,
     ScaledStableDiffusionXLPipeline,
-    _registry,
+    get_scaled_pipeline_class,
     get_stock_pipeline_class,
+    pipelines,
 )
 from diffusers_scaled.auto_pipeline import task_class
 
@@ -133,7 +134,7 @@ def test_round_trip_keeps_scaled_class_shares_components_and_generates_like_stoc
     stock_class, components, prompt_inputs, ready = FAMILIES[family]
     parts = components()
     stock = stock_class(**parts)
-    pipe = _registry.get_scaled_pipeline_class(stock_class)(**parts)
+    pipe = get_scaled_pipeline_class(stock_class)(**parts)
     for (ours, theirs), expected in zip(TRIP, ready):
         stock = theirs.from_pipe(stock)
         switched = ours.from_pipe(pipe)
@@ -179,7 +180,7 @@ def test_user_class_keeps_itself_for_its_task():
 
 
 def ready_classes():
-    return [c for c in _registry.registered_scaled_classes() if c.__module__.startswith("diffusers_scaled.pipelines.")]
+    return [pipelines.ready_class_named(name) for name in pipelines.READY_CLASSES]
 
 
 @pytest.mark.parametrize("task", list(TABLE))

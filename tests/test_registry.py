@@ -2,6 +2,7 @@
 
 import gc
 
+import diffusers
 import pytest
 from diffusers import (
     DiffusionPipeline,
@@ -148,3 +149,12 @@ def test_errors_name_the_argument():
         get_stock_pipeline_class(StableDiffusionPipeline)
     with pytest.raises(TypeError, match=r"`scaled` must be a pipeline class"):
         get_stock_pipeline_class(DiffusionPipeline)
+
+
+@pytest.mark.parametrize("name", diffusers_scaled.pipelines.READY_CLASSES)
+def test_ready_class_table_matches_the_modules(name):
+    module, stock_name = diffusers_scaled.pipelines.READY_CLASSES[name]
+    cls = diffusers_scaled.pipelines.ready_class_named(name)
+    assert cls.__name__ == name and cls.__module__ == f"diffusers_scaled.pipelines.{module}"
+    assert get_stock_pipeline_class(cls) is getattr(diffusers, stock_name)
+    assert diffusers_scaled.pipelines.ready_class_for(getattr(diffusers, stock_name)) is cls

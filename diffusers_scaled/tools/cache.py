@@ -11,8 +11,8 @@ Every shard carries its own metadata (safetensors header, strings): `format`, `v
 `scaling` (the `LatentScaling` applied, or none: raw latents), `sample_mode`, `seed`, `resolution`, `shard_size`
 and `images` (per image: index, source, original size, latent shape).
 
-A shard is written to a temporary file and moved into place with `os.replace`, so a shard file is either complete or
-absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
+A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
+complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
 others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
 `accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
 the cache is byte-identical to a single-process one.
@@ -31,7 +31,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .. import _validation
+from .. import _validation, atomic
 from .._codec import IDENTITY, VaeCodec
 from ..scaling import LatentScaling
 from . import _data, _distributed, _encoding
@@ -168,11 +168,7 @@ def encode_to_cache(
 
     index = {**settings, "num_images": num_images, "shards": shards}
     if rank == 0:
-        tmp = os.path.join(output_dir, f".{INDEX_FILE}.tmp-{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(index, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, os.path.join(output_dir, INDEX_FILE))
+        atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
     _distributed.barrier()
     return index
 
@@ -210,10 +206,8 @@ def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings:
             )
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps(entries, sort_keys=True)
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}")
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
+    with atomic.replace_file(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
 
 
 def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .. import _validation
+from .. import _validation, atomic
 from .._codec import IDENTITY, VaeCodec
 from ..scaling import LatentScaling
 from . import _data, _distributed, _encoding
@@ -93,11 +93,7 @@ class CalibrationResult:
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the statistics as JSON (atomically)."""
-        tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
         """
@@ -121,10 +117,7 @@ def _drop_name_or_path(config_path: str) -> None:
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     if config.pop("_name_or_path", None) is not None:
-        tmp = f"{config_path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
-        os.replace(tmp, config_path)
+        atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
 
 
 def _config_scaling(vae) -> LatentScaling | None:
