@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .. import __version__
 from . import calibrate, encode, info, roundtrip
 
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Latent scaling tools for diffusers VAEs. Without --model, every command uses the small VAE "
         "that ships with the package (no download).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--traceback", action="store_true", help="show the full Python traceback on errors (for bug reports)"
     )
