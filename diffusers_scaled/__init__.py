@@ -23,7 +23,7 @@ _PUBLIC = {
     "AutoScaledPipelineForInpainting": "auto_pipeline",
     "get_scaled_pipeline_class": "loading",
     "get_stock_pipeline_class": "loading",
-    "custom_pipeline_path": "loading",
+    "custom_pipeline_path": "saving",
     "ScaledStableDiffusionPipeline": "pipelines",
     "ScaledStableDiffusionImg2ImgPipeline": "pipelines",
     "ScaledStableDiffusionInpaintPipeline": "pipelines",

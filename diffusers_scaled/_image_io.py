@@ -1,4 +1,7 @@
-"""Pre- and post-processing with only uint8 crossing the host/device boundary.
+"""Pre- and post-processing: PIL images converted to RGB, and only uint8 crossing the host/device boundary.
+
+`convert_to_rgb` converts the PIL modes that `VaeImageProcessor(do_convert_rgb=True)` would, bitwise as it does; the
+checks that refuse the other modes are in `_validation`.
 
 `VaeImageProcessor` converts PIL images to float32 on the host and moves float32 to the device (and back for PIL
 output): four bytes a channel each way, plus numpy arithmetic on the host. Here PIL pixels travel as uint8 and the float
@@ -12,6 +15,54 @@ import numpy as np
 import PIL.Image
 import torch
 from diffusers.image_processor import VaeImageProcessor
+
+
+# PIL modes converted to RGB with `Image.convert("RGB")`, the conversion `VaeImageProcessor(do_convert_rgb=True)`
+# applies; nothing of the picture is lost or invented (grayscale is replicated, a palette looked up).
+PIL_MODES_CONVERTED = ("L", "1", "P", "CMYK", "YCbCr", "RGBX")
+# PIL modes with an alpha channel: converted when every pixel is opaque (dropping alpha loses nothing), refused when
+# some are transparent (what lies under a transparent pixel is arbitrary, often black).
+PIL_MODES_WITH_ALPHA = ("RGBA", "LA", "PA", "RGBa")
+# 16-bit and 32-bit PIL modes: their white level is not known (12-bit sensor data is often stored as "I;16"), and
+# `VaeImageProcessor` divides them by 255 as if they were 8-bit, so they are refused with the conversion to write.
+PIL_MODES_HIGH_BIT_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def image_channels(vae) -> int:
+    """The number of channels the VAE takes (`in_channels`, 3 when its config does not say)."""
+    return getattr(vae.config, "in_channels", None) or 3
+
+
+def needs_rgb_conversion(image: PIL.Image.Image, vae, image_processor) -> bool:
+    """Whether `convert_to_rgb` converts this PIL image: an RGB VAE, a processor that does not convert by itself, a
+    mode other than RGB (`_validation.check_image` has refused the modes that cannot be converted losslessly)."""
+    config = image_processor.config
+    if getattr(config, "do_convert_rgb", False) or getattr(config, "do_convert_grayscale", False):
+        return False  # the processor's own conversion, as the pipeline configured it
+    return image_channels(vae) == 3 and image.mode != "RGB"
+
+
+def convert_to_rgb(image, vae, image_processor, height: int | None, width: int | None):
+    """`image` with its PIL images converted to RGB where `needs_rgb_conversion` says so (the processor would otherwise
+    hand the VAE 1, 2 or 4 channels, or palette indices as if they were grey levels); other images unchanged."""
+    items = image if isinstance(image, list) else [image]
+    if not all(isinstance(item, PIL.Image.Image) for item in items):
+        return image
+    convert = [needs_rgb_conversion(item, vae, image_processor) for item in items]
+    if not any(convert):
+        return image
+    items = _resize_and_convert(items, convert, image_processor, height, width)
+    return items if isinstance(image, list) else items[0]
+
+
+def _resize_and_convert(items: list, convert: list, image_processor, height, width) -> list:
+    """`VaeImageProcessor(do_convert_rgb=True)`'s order: resize (to the first image's size by default), then
+    `convert("RGB")`. The processor's own resize of the converted images is then a no-op (PIL copies an image resized
+    to its own size), so the result is bitwise what a converting processor gives."""
+    if image_processor.config.do_resize:
+        height, width = image_processor.get_default_height_width(items[0], height, width)
+        items = [image_processor.resize(item, height, width) if c else item for item, c in zip(items, convert)]
+    return [item.convert("RGB") if c else item for item, c in zip(items, convert)]
 
 
 def _is_plain_processor(image_processor) -> bool:

@@ -12,7 +12,7 @@ import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _image_io, _vae, _validation
+from . import _image_io, _vae, _validation, checks
 from .scaling import LatentScaling
 
 
@@ -101,12 +101,13 @@ class LatentsCodecMixin:
         ...     latents = pipe.encode_latents(image, generator=torch.Generator().manual_seed(0))
         ```
         """
-        _validation.check_sample_mode(sample_mode)
-        image = _validation.check_image(image, self.vae, self.image_processor, height, width)
+        checks.check_sample_mode(sample_mode)
+        _validation.check_image(image, self.vae, self.image_processor, height, width)
+        image = _image_io.convert_to_rgb(image, self.vae, self.image_processor, height, width)
         device, vae_dtype = _vae.placement(self.vae)
         pixels = _image_io.preprocess(self.image_processor, image, height, width, device)
         _validation.check_pixels(pixels, self.vae)
-        _validation.check_generator(generator, pixels.shape[0])
+        checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
@@ -161,8 +162,9 @@ class LatentsCodecMixin:
         >>> image = pipe.decode_latents(latents, output_type="pil")[0]
         ```
         """
-        _validation.check_output_type(output_type)
-        confirm_finite = _validation.check_latents(latents, self.vae, output_type)
+        checks.check_output_type(output_type)
+        _validation.check_latents(latents, self.vae)
+        confirm_finite = _validation.start_finite_check("latents", latents, host_copy_follows=output_type != "pt")
 
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
         # raised "Can't call numpy() on Tensor that requires grad" here).

@@ -79,16 +79,18 @@ def register(cls: type) -> None:
             refs.append(weakref.ref(cls))
 
 
-def scaled_classes_for(stock: type) -> list[type]:
-    """The live scaled classes extending `stock`: the package's ready class first, then users' in registration order."""
+def registered_classes_for(stock: type) -> list[type]:
+    """The live registered classes extending `stock`: this package's own (ready or made by `scaled()`) first, then
+    users', each group in registration order."""
     with _lock:
         classes = [c for c in (ref() for ref in _scaled_by_stock.get(stock, [])) if c is not None]
     return sorted(classes, key=lambda c: not _is_own_class(c))  # stable: keeps registration order within each group
 
 
-def scaled_class_for(stock: type) -> type | None:
-    """The preferred scaled counterpart of `stock` (the package's ready class where there is one), or None."""
-    classes = scaled_classes_for(stock)
+def preferred_registered_class(stock: type) -> type | None:
+    """The first of `registered_classes_for(stock)`, or None. (A ready class that is not imported yet is not
+    registered: `loading.get_scaled_pipeline_class` asks `pipelines.ready_class_for` first.)"""
+    classes = registered_classes_for(stock)
     return classes[0] if classes else None
 
 
@@ -96,10 +98,10 @@ def registered_scaled_classes() -> list[type]:
     """Every live registered scaled class."""
     with _lock:
         stocks = list(_scaled_by_stock)
-    return [c for stock in stocks for c in scaled_classes_for(stock)]
+    return [c for stock in stocks for c in registered_classes_for(stock)]
 
 
-def scaled_class_named(name: str) -> type | None:
+def registered_class_named(name: str) -> type | None:
     """The registered scaled class whose `__name__` is `name`, or None; raises where several classes share the name."""
     matches = [c for c in registered_scaled_classes() if c.__name__ == name]
     if len(matches) > 1:

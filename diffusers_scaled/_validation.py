@@ -1,4 +1,4 @@
-"""Argument checks shared by `encode_latents` and `decode_latents`.
+"""Checks of the images and latents given to `encode_latents` and `decode_latents` (plain arguments: `checks`).
 
 Each check raises at the call with a message that names the argument, what was expected and what was given, instead
 of letting a wrong tensor fail deep inside a convolution or come out as a grey image. `docs/reliability.md` lists every
@@ -16,26 +16,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import PIL.Image
 import torch
 
-from ._vae import SAMPLE_MODES
+from . import _image_io
+from ._image_io import PIL_MODES_CONVERTED, PIL_MODES_HIGH_BIT_DEPTH, PIL_MODES_WITH_ALPHA, image_channels
 
-
-OUTPUT_TYPES = ("pil", "np", "pt")
-
-# PIL modes converted to RGB with `Image.convert("RGB")`, the conversion `VaeImageProcessor(do_convert_rgb=True)`
-# applies; nothing of the picture is lost or invented (grayscale is replicated, a palette looked up).
-PIL_MODES_CONVERTED = ("L", "1", "P", "CMYK", "YCbCr", "RGBX")
-# PIL modes with an alpha channel: converted when every pixel is opaque (dropping alpha loses nothing), refused when
-# some are transparent (what lies under a transparent pixel is arbitrary, often black).
-PIL_MODES_WITH_ALPHA = ("RGBA", "LA", "PA", "RGBa")
-# 16-bit and 32-bit PIL modes: their white level is not known (12-bit sensor data is often stored as "I;16"), and
-# `VaeImageProcessor` divides them by 255 as if they were 8-bit, so they are refused with the conversion to write.
-PIL_MODES_HIGH_BIT_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 # Float pixels are expected in [0, 1] (or [-1, 1], which `VaeImageProcessor` still accepts with a FutureWarning).
 # Resampling overshoots a little; values further than this outside [-1, 1] are a unit mistake (0-255 floats).
@@ -46,57 +35,18 @@ def _shape(value) -> tuple:
     return tuple(value.shape)
 
 
-def check_choice(name: str, value, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
-
-
-def check_output_type(output_type) -> None:
-    check_choice("output_type", output_type, OUTPUT_TYPES)
-
-
-def check_sample_mode(sample_mode) -> None:
-    check_choice("sample_mode", sample_mode, SAMPLE_MODES)
-
-
-def check_generator(generator, batch_size: int) -> None:
-    if generator is None or isinstance(generator, torch.Generator):
-        return
-    if isinstance(generator, (list, tuple)):
-        if len(generator) != batch_size:
-            raise ValueError(
-                f"`generator` is a list of {len(generator)} generators, but the batch has {batch_size} images; pass one "
-                "generator per image or a single generator."
-            )
-        bad = [type(g).__name__ for g in generator if not isinstance(g, torch.Generator)]
-        if bad:
-            raise TypeError(
-                f"`generator` must hold `torch.Generator` objects only; got {', '.join(sorted(set(bad)))}."
-            )
-        return
-    raise TypeError(
-        f"`generator` must be a `torch.Generator`, a list of them (one per image) or None; got {type(generator).__name__}."
-    )
-
-
 def _latent_channels(vae) -> int | None:
     return getattr(vae.config, "latent_channels", None)
-
-
-def _image_channels(vae) -> int:
-    return getattr(vae.config, "in_channels", None) or 3
 
 
 # decode_latents -----------------------------------------------------------------------------------------------------
 
 
-def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Callable[[], None]:
+def check_latents(latents, vae, ndim: int = 4) -> None:
     """
-    `decode_latents`' input: a non-empty floating-point tensor of shape (batch, latent_channels, height, width) with
-    finite values; (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs.
-
-    Returns a callable to run once the decoded images are on the host: it raises if the latents held NaN or inf and
-    that could not be checked without a device sync (accelerator tensors); it does nothing otherwise.
+    `decode_latents`' input: a non-empty floating-point tensor of shape (batch, latent_channels, height, width);
+    (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs. Its values are checked by
+    `start_finite_check`.
     """
     if not isinstance(latents, torch.Tensor):
         hint = " Join a list of latents into one batch with `torch.cat`." if isinstance(latents, (list, tuple)) else ""
@@ -128,7 +78,6 @@ def check_latents(latents, vae, output_type: str = "pt", ndim: int = 4) -> Calla
             f"`latents` must have {channels} channels (the VAE's `latent_channels`) on dimension 1; got shape "
             f"{_shape(latents)}.{hint}"
         )
-    return check_finite("latents", latents, host_copy_follows=output_type != "pt")
 
 
 def _not_finite_error(name: str, tensor) -> ValueError:
@@ -143,11 +92,12 @@ def _not_finite_error(name: str, tensor) -> ValueError:
     )
 
 
-def check_finite(name: str, tensor: torch.Tensor, host_copy_follows: bool) -> Callable[[], None]:
+def start_finite_check(name: str, tensor: torch.Tensor, host_copy_follows: bool) -> Callable[[], None]:
     """
-    Raises `ValueError` if `tensor` holds NaN or inf, now when that costs no device sync (CPU tensors), else returns a
-    callable that raises later: when `host_copy_follows`, a flag is computed on the device now (queued, no sync) and
-    read by the callable after the caller's own copy to the host; otherwise the values are not checked.
+    The NaN/inf check of `tensor`, done now where that costs no device sync, else deferred to the caller's own host
+    copy. A CPU tensor is checked now (`ValueError` if it holds NaN or inf). Otherwise, when `host_copy_follows`, a flag
+    is computed on the device now (queued, no sync); the returned function reads it, and raises, once the caller has
+    copied its result to the host. Call the returned function then; it does nothing when nothing was deferred.
     """
     if tensor.device.type == "cpu":
         if not bool(torch.isfinite(tensor).all()):
@@ -173,54 +123,6 @@ def _nothing() -> None:
     return None
 
 
-def check_packed_latents_size(
-    latents: torch.Tensor,
-    height: int,
-    width: int,
-    vae_scale_factor: int,
-    latent_channels: int | None = None,
-    patch_size: int = 2,
-) -> None:
-    """
-    Latents, packed into `patch_size` x `patch_size` patches (Flux: `(batch, patches, channels * 4)`) or unpacked
-    (`(batch, channels, h, w)`), that fit an image of `height` x `width` pixels.
-
-    The sizes are Flux's `_unpack_latents` rule: the latent grid is `patch_size * (height // (vae_scale_factor *
-    patch_size))` high, and as wide by the same rule.
-    """
-    for name, value in (("height", height), ("width", width), ("vae_scale_factor", vae_scale_factor)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-    if not isinstance(latents, torch.Tensor):
-        raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.")
-    step = vae_scale_factor * patch_size
-    grid_height, grid_width = height // step, width // step
-    if grid_height == 0 or grid_width == 0:
-        raise ValueError(
-            f"`height` and `width` must be at least {step} pixels (the VAE's scale factor {vae_scale_factor} times "
-            f"the patch size {patch_size}); got height={height}, width={width}."
-        )
-    if latents.ndim == 3:
-        channels = latents.shape[2] // (patch_size * patch_size) if latent_channels is None else latent_channels
-        expected = (latents.shape[0], grid_height * grid_width, channels * patch_size * patch_size)
-        layout = f"packed latents ({patch_size}x{patch_size} patches of {channels} latent channels)"
-    elif latents.ndim == 4:
-        channels = latents.shape[1] if latent_channels is None else latent_channels
-        expected = (latents.shape[0], channels, grid_height * patch_size, grid_width * patch_size)
-        layout = "unpacked latents"
-    else:
-        raise ValueError(
-            "`latents` must be packed (batch, patches, channels) or unpacked (batch, channels, height, width); got "
-            f"shape {_shape(latents)}."
-        )
-    if _shape(latents) != expected:
-        raise ValueError(
-            f"`latents` of shape {_shape(latents)} do not fit height={height}, width={width}: {layout} for an image "
-            f"of height {height} and width {width} must have shape (batch, {', '.join(map(str, expected[1:]))}), here {expected}. "
-            "Pass the `height` and `width` given to the pipeline call."
-        )
-
-
 # encode_latents -----------------------------------------------------------------------------------------------------
 
 
@@ -234,12 +136,10 @@ def _kind(item) -> str:
     return type(item).__name__
 
 
-def check_image(image, vae, image_processor, height: int | None = None, width: int | None = None):
+def check_image(image, vae, image_processor, height: int | None = None, width: int | None = None) -> None:
     """
-    `encode_latents`' input: pixels in a form `VaeImageProcessor.preprocess` reads correctly.
-
-    Returns the image, with PIL images converted to RGB where `docs/reliability.md` says so (the processor would
-    otherwise hand the VAE 1, 2 or 4 channels, or palette indices as if they were grey levels).
+    `encode_latents`' input: pixels in a form `VaeImageProcessor.preprocess` reads correctly, PIL images in a mode
+    that `_image_io.convert_to_rgb` converts without loss (see `docs/reliability.md`).
     """
     if isinstance(image, tuple):
         raise TypeError(f"`image` must be an image or a list of images; got a tuple of {len(image)}: pass a list.")
@@ -258,7 +158,8 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
 
     if isinstance(items[0], PIL.Image.Image):
         _check_size_arguments(items[0], image_processor, height, width)
-        convert = [_needs_rgb_conversion(item, vae, image_processor) for item in items]
+        for item in items:
+            _check_pil_mode(item, vae, image_processor)
         sizes = [item.size for item in items]
         if len(set(sizes)) > 1 and (height is None or width is None):
             raise ValueError(
@@ -268,13 +169,10 @@ def check_image(image, vae, image_processor, height: int | None = None, width: i
             )
         if any(0 in size for size in sizes):
             raise ValueError(f"`image` must have a non-zero width and height; got a PIL image of size {sizes}.")
-        if any(convert):
-            items = _resize_and_convert(items, convert, image_processor, height, width)
-        return items if isinstance(image, list) else items[0]
+        return
 
     _check_arrays(items, vae)  # the layout first: a transposed array's "height" is its channel count
     _check_size_arguments(items[0], image_processor, height, width)
-    return image
 
 
 def _check_size_arguments(first, image_processor, height, width) -> None:
@@ -298,20 +196,17 @@ def _check_size_arguments(first, image_processor, height, width) -> None:
             )
 
 
-def _needs_rgb_conversion(image: PIL.Image.Image, vae, image_processor) -> bool:
-    """Whether the PIL image is converted to RGB (True), passed as it is (False), or refused (raises)."""
-    config = image_processor.config
-    if getattr(config, "do_convert_rgb", False) or getattr(config, "do_convert_grayscale", False):
-        return False  # the processor's own conversion, as the pipeline configured it
-    if _image_channels(vae) != 3 or image.mode == "RGB":
-        return False
+def _check_pil_mode(image: PIL.Image.Image, vae, image_processor) -> None:
+    """A PIL image that is RGB, or that `_image_io.convert_to_rgb` converts to RGB losing nothing."""
+    if not _image_io.needs_rgb_conversion(image, vae, image_processor):
+        return
     mode = image.mode
     if mode in PIL_MODES_CONVERTED and not (mode == "P" and "transparency" in image.info):
-        return True
+        return
     if mode in PIL_MODES_WITH_ALPHA or mode == "P":
         alpha_min = image.convert("RGBA").getchannel("A").getextrema()[0]
         if alpha_min == 255:
-            return True
+            return
         raise ValueError(
             f"`image` is a PIL image of mode {mode!r} with transparent pixels (alpha down to {alpha_min}); the VAE "
             "takes RGB, and what lies under transparent pixels is arbitrary. Composite it onto a background first, "
@@ -329,16 +224,6 @@ def _needs_rgb_conversion(image: PIL.Image.Image, vae, image_processor) -> bool:
         f"({', '.join(repr(m) for m in PIL_MODES_CONVERTED + PIL_MODES_WITH_ALPHA)}). Convert it with "
         "`image.convert('RGB')` if that conversion suits your data."
     )
-
-
-def _resize_and_convert(items: list, convert: list, image_processor, height, width) -> list:
-    """`VaeImageProcessor(do_convert_rgb=True)`'s order: resize (to the first image's size by default), then
-    `convert("RGB")`. The processor's own resize of the converted images is then a no-op (PIL copies an image resized
-    to its own size), so the result is bitwise what a converting processor gives."""
-    if image_processor.config.do_resize:
-        height, width = image_processor.get_default_height_width(items[0], height, width)
-        items = [image_processor.resize(item, height, width) if c else item for item, c in zip(items, convert)]
-    return [item.convert("RGB") if c else item for item, c in zip(items, convert)]
 
 
 def _check_arrays(items: list, vae) -> None:
@@ -389,7 +274,7 @@ def _value_ranges(items: list) -> list[tuple[float, float]]:
 
 
 def _check_image_layout(item, is_numpy: bool, layout: str, vae) -> None:
-    channels = _image_channels(vae)
+    channels = image_channels(vae)
     channel_dim = -1 if is_numpy else item.ndim - 3
     if item.shape[channel_dim] == channels:
         return
@@ -427,7 +312,7 @@ def _check_image_range(item, low: float, high: float) -> None:
 def check_pixels(pixels: torch.Tensor, vae) -> None:
     """The preprocessed batch, just before the VAE: as many channels as the VAE takes (a processor subclass or config
     may produce another count than the input had)."""
-    channels = _image_channels(vae)
+    channels = image_channels(vae)
     if pixels.ndim != 4 or pixels.shape[1] != channels or 0 in _shape(pixels):
         raise ValueError(
             f"`image` must give (batch, {channels}, height, width) pixels after the pipeline's `image_processor`; got "

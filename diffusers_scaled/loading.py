@@ -1,8 +1,7 @@
 """Which scaled class a stock pipeline class, its name or a saved folder stands for, and loading it.
 
 `get_scaled_pipeline_class` / `get_stock_pipeline_class` map classes both ways (ready classes are imported on demand);
-`AutoScaledPipeline` loads a folder or converts a loaded pipeline; `custom_pipeline_path` writes the module file that
-diffusers' custom pipelines take.
+`AutoScaledPipeline` loads a folder or converts a loaded pipeline as the scaled class.
 """
 
 from __future__ import annotations
@@ -12,66 +11,12 @@ import os
 import diffusers
 from diffusers import DiffusionPipeline
 
-from . import _registry, _saving, atomic, pipelines
+from . import _registry, pipelines
 
 
-__all__ = ["AutoScaledPipeline", "custom_pipeline_path", "get_scaled_pipeline_class", "get_stock_pipeline_class"]
+__all__ = ["AutoScaledPipeline", "get_scaled_pipeline_class", "get_stock_pipeline_class"]
 
 _LOAD_CONFIG_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision")
-
-
-def _default_directory() -> str:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "diffusers_scaled", "custom_pipelines")
-
-
-def custom_pipeline_path(pipeline_class: type, directory: str | os.PathLike | None = None) -> str:
-    r"""
-    Path of a module file that makes diffusers load a pipeline as `pipeline_class` through its custom pipelines:
-    `DiffusionPipeline.from_pretrained(folder, custom_pipeline=path, trust_remote_code=True)`.
-
-    The file is the one `save_pretrained` writes beside `model_index.json`: a few lines of fixed text that define
-    nothing and import `pipeline_class` from the installed package (raising an `ImportError` that says
-    `pip install diffusers-scaled` where it is missing). It is written to `directory` if it is not there yet.
-
-    Args:
-        pipeline_class (`type`):
-            A scaled pipeline class: one of the package's ready classes, or a subclass of [`ScaledLatentsMixin`]
-            defined at the top level of an importable module.
-        directory (`str` or `os.PathLike`, *optional*):
-            Folder to write the file to; defaults to `$XDG_CACHE_HOME/diffusers_scaled/custom_pipelines` (by default
-            `~/.cache/diffusers_scaled/custom_pipelines`).
-
-    Returns:
-        `str`: the absolute path of the module file.
-
-    Examples:
-
-    ```py
-    >>> from diffusers import DiffusionPipeline
-    >>> from diffusers_scaled import ScaledStableDiffusionPipeline, custom_pipeline_path
-
-    >>> pipe = DiffusionPipeline.from_pretrained(
-    ...     "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    ...     custom_pipeline=custom_pipeline_path(ScaledStableDiffusionPipeline),
-    ...     trust_remote_code=True,
-    ... )
-    ```
-    """
-    if not isinstance(pipeline_class, type):
-        raise TypeError(f"`pipeline_class` must be a scaled pipeline class, got {pipeline_class!r}.")
-    source = _saving.module_source(pipeline_class)  # raises for a class that is not scaled or not importable
-    directory = os.path.abspath(directory if directory is not None else _default_directory())
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{_saving.module_name(pipeline_class)}.py")
-    try:
-        with open(path, encoding="utf-8") as f:
-            current = f.read()
-    except OSError:
-        current = None
-    if current != source:
-        atomic.write_text(path, source)  # a concurrent reader sees the old file or the new one, never half of one
-    return path
 
 
 def get_scaled_pipeline_class(stock: type | str) -> type:
@@ -109,7 +54,7 @@ def get_scaled_pipeline_class(stock: type | str) -> type:
         raise TypeError(f"`stock` must be a diffusers pipeline class or its name, got {stock!r}.")
     if _registry.is_scaled(stock):
         return stock
-    scaled = pipelines.ready_class_for(stock) or _registry.scaled_class_for(stock)
+    scaled = pipelines.ready_class_for(stock) or _registry.preferred_registered_class(stock)
     if scaled is None:
         raise ValueError(
             f"{stock.__name__} has no scaled counterpart. Define one with "
@@ -150,9 +95,9 @@ def _stock_names() -> list[str]:
     return sorted({s.__name__ for s in _registry.registered_stocks()} | set(pipelines.ready_stock_names()))
 
 
-def _scaled_class_named(name: str) -> type | None:
+def _class_named(name: str) -> type | None:
     pipelines.ready_class_named(name)  # registers the ready class of that name, if there is one
-    return _registry.scaled_class_named(name)
+    return _registry.registered_class_named(name)
 
 
 def scaled_class_for_model_index(config: dict) -> type:
@@ -160,7 +105,7 @@ def scaled_class_for_model_index(config: dict) -> type:
     class_name = config.get("_class_name")
     if isinstance(class_name, (list, tuple)) and len(class_name) == 2:
         module, name = class_name
-        scaled = _scaled_class_named(name)
+        scaled = _class_named(name)
         if scaled is None:
             raise ValueError(
                 f"The folder holds the custom pipeline {name} (module file {module}.py), and no registered scaled "
@@ -173,7 +118,7 @@ def scaled_class_for_model_index(config: dict) -> type:
         raise ValueError(
             f"`_class_name` in model_index.json must be a class name or [module, class], got {class_name!r}."
         )
-    scaled = _scaled_class_named(class_name)
+    scaled = _class_named(class_name)
     return scaled if scaled is not None else get_scaled_pipeline_class(class_name)
 
 

@@ -6,7 +6,7 @@ It composes four mixins, one capability each:
 | --- | --- | --- |
 | `VaeCompileMixin` | `_compile` | `enable_vae_compile` / `disable_vae_compile` |
 | `LatentsCodecMixin` | `_latents_codec` | `encode_latents`, `decode_latents`, `latent_scaling`, `honour_force_upcast` |
-| `SelfDescribingPipelineMixin` | `_saving` | `save_pretrained` writes a folder that loads back as the class |
+| `SelfDescribingPipelineMixin` | `saving` | `save_pretrained` writes a folder that loads back as the class |
 | `RegisteredPipelineMixin` | `_registry` | each subclass records the stock pipeline it extends |
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from ._compile import VaeCompileMixin
 from ._latents_codec import LatentsCodecMixin
 from ._registry import RegisteredPipelineMixin
-from ._saving import SelfDescribingPipelineMixin
+from .saving import SelfDescribingPipelineMixin
 
 
 __all__ = ["ScaledLatentsMixin"]

@@ -13,7 +13,6 @@ import inspect
 import torch
 from diffusers.image_processor import PipelineImageInput
 
-from . import _validation
 from .mixin import ScaledLatentsMixin
 
 
@@ -32,6 +31,54 @@ def packs_latents_like_flux(pipeline_class: type) -> bool:
         return tuple(inspect.signature(method.__func__).parameters)
 
     return parameters("_pack_latents") == _PACK_PARAMETERS and parameters("_unpack_latents") == _UNPACK_PARAMETERS
+
+
+def check_packed_latents_size(
+    latents: torch.Tensor,
+    height: int,
+    width: int,
+    vae_scale_factor: int,
+    latent_channels: int | None = None,
+    patch_size: int = 2,
+) -> None:
+    """
+    Latents, packed into `patch_size` x `patch_size` patches (Flux: `(batch, patches, channels * 4)`) or unpacked
+    (`(batch, channels, h, w)`), that fit an image of `height` x `width` pixels.
+
+    The sizes are Flux's `_unpack_latents` rule: the latent grid is `patch_size * (height // (vae_scale_factor *
+    patch_size))` high, and as wide by the same rule.
+    """
+    for name, value in (("height", height), ("width", width), ("vae_scale_factor", vae_scale_factor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+    if not isinstance(latents, torch.Tensor):
+        raise TypeError(f"`latents` must be a torch.Tensor; got {type(latents).__name__}.")
+    step = vae_scale_factor * patch_size
+    grid_height, grid_width = height // step, width // step
+    if grid_height == 0 or grid_width == 0:
+        raise ValueError(
+            f"`height` and `width` must be at least {step} pixels (the VAE's scale factor {vae_scale_factor} times "
+            f"the patch size {patch_size}); got height={height}, width={width}."
+        )
+    if latents.ndim == 3:
+        channels = latents.shape[2] // (patch_size * patch_size) if latent_channels is None else latent_channels
+        expected = (latents.shape[0], grid_height * grid_width, channels * patch_size * patch_size)
+        layout = f"packed latents ({patch_size}x{patch_size} patches of {channels} latent channels)"
+    elif latents.ndim == 4:
+        channels = latents.shape[1] if latent_channels is None else latent_channels
+        expected = (latents.shape[0], channels, grid_height * patch_size, grid_width * patch_size)
+        layout = "unpacked latents"
+    else:
+        raise ValueError(
+            "`latents` must be packed (batch, patches, channels) or unpacked (batch, channels, height, width); got "
+            f"shape {tuple(latents.shape)}."
+        )
+    if tuple(latents.shape) != expected:
+        raise ValueError(
+            f"`latents` of shape {tuple(latents.shape)} do not fit height={height}, width={width}: {layout} for an image "
+            f"of height {height} and width {width} must have shape (batch, {', '.join(map(str, expected[1:]))}), here {expected}. "
+            "Pass the `height` and `width` given to the pipeline call."
+        )
 
 
 class PackedLatentsMixin(ScaledLatentsMixin):
@@ -122,7 +169,7 @@ class PackedLatentsMixin(ScaledLatentsMixin):
         ```
         """
         if isinstance(latents, torch.Tensor) and latents.ndim == 3:
-            _validation.check_packed_latents_size(
+            check_packed_latents_size(
                 latents, height, width, self.vae_scale_factor, getattr(self.vae.config, "latent_channels", None)
             )
             latents = self._unpack_latents(latents, height, width, self.vae_scale_factor)

@@ -157,6 +157,33 @@ class LatentScaling:
             latents_std=latents_std,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are set, JSON-ready (`latents_mean` / `latents_std` as lists): what the tools record in
+        metadata and print. `from_dict` reads it back."""
+        values = {
+            name: getattr(self, name) for name in ("scaling_factor", "shift_factor", "latents_mean", "latents_std")
+        }
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LatentScaling":
+        """The scaling `to_dict` describes (unknown keys raise a `TypeError`)."""
+        return cls(**data)
+
+    @property
+    def formula(self) -> str:
+        """What `scale` computes, in words (`z`: raw latents), as in the table at the top of this module."""
+        if self.is_per_channel:
+            return "scaled = (z - latents_mean) * scaling_factor / latents_std"
+        if self.shift_factor is not None:
+            return "scaled = (z - shift_factor) * scaling_factor"
+        return "scaled = scaling_factor * z"
+
+    def describe(self) -> str:
+        """The fields that are set, for people: `"scaling_factor=0.18215, shift_factor=0.0609"` (6 significant
+        digits)."""
+        return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.to_dict().items())
+
     @property
     def is_per_channel(self) -> bool:
         """Whether per-channel `latents_mean` / `latents_std` are applied."""

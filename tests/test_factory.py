@@ -29,7 +29,7 @@ from diffusers_scaled import (
     ScaledStableDiffusionPipeline,
     scaled,
 )
-from diffusers_scaled._registry import scaled_class_for
+from diffusers_scaled._registry import preferred_registered_class
 
 
 PIXART_CALL = {"height": 32, "width": 32, "num_inference_steps": 2, "guidance_scale": 1.0}
@@ -54,7 +54,7 @@ def test_made_class_is_cached_registered_and_importable():
     assert cls.__name__ == cls.__qualname__ == "ScaledPixArtSigmaPipeline"
     assert cls.__module__ == "diffusers_scaled.factory"
     assert diffusers_scaled.factory.ScaledPixArtSigmaPipeline is cls
-    assert scaled_class_for(PixArtSigmaPipeline) is cls
+    assert preferred_registered_class(PixArtSigmaPipeline) is cls
     assert pickle.loads(pickle.dumps(cls)) is cls
     assert scaled(cls) is cls  # already scaled: unchanged
 

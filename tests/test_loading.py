@@ -39,8 +39,8 @@ from diffusers_scaled import (
     ScaledStableDiffusionPipeline,
     ScaledStableDiffusionXLImg2ImgPipeline,
     ScaledStableDiffusionXLPipeline,
-    _saving,
     custom_pipeline_path,
+    saving,
 )
 
 
@@ -151,10 +151,10 @@ def assert_same_pipelines(loaded, original):
 
 def test_save_writes_the_custom_pipeline_form(saved):
     cls = saved["scaled_class"]
-    stem = _saving.module_name(cls)
+    stem = saving.module_name(cls)
     assert model_index(saved["scaled"])["_class_name"] == [stem, cls.__name__]
     source = open(os.path.join(saved["scaled"], f"{stem}.py"), encoding="utf-8").read()
-    assert source == _saving.module_source(cls)
+    assert source == saving.module_source(cls)
     # The module defines nothing and imports only from diffusers_scaled.
     tree = ast.parse(source)
     imported = [
@@ -169,7 +169,7 @@ def test_save_writes_the_custom_pipeline_form(saved):
 
 def test_saved_folders_equal_the_stock_save(saved):
     """Weights and configs are the same in all three forms; only `_class_name` and the module file differ."""
-    stem = _saving.module_name(saved["scaled_class"])
+    stem = saving.module_name(saved["scaled_class"])
     stock_files = files(saved["stock"])
     assert files(saved["stock_format"]) == stock_files
     assert files(saved["scaled"]) == sorted([*stock_files, f"{stem}.py"])
@@ -232,7 +232,7 @@ def test_stock_format_save_removes_only_our_module_file(tmp_path):
     pipe.save_pretrained(tmp_path)
     (tmp_path / "notes.py").write_text("# the user's own file\n")
     pipe.save_pretrained(tmp_path, stock_format=True)
-    assert not (tmp_path / f"{_saving.module_name(ScaledStableDiffusionPipeline)}.py").exists()
+    assert not (tmp_path / f"{saving.module_name(ScaledStableDiffusionPipeline)}.py").exists()
     assert (tmp_path / "notes.py").exists()
     assert type(DiffusionPipeline.from_pretrained(tmp_path)) is StableDiffusionPipeline
 
@@ -247,7 +247,7 @@ def test_diffusion_pipeline_loads_the_scaled_class_with_trust_remote_code(saved)
 
 
 def test_diffusion_pipeline_without_trust_remote_code(saved):
-    stem = _saving.module_name(saved["scaled_class"])
+    stem = saving.module_name(saved["scaled_class"])
     if DIFFUSERS_ASKS_FOR_LOCAL_CODE:
         # diffusers' own error
         with pytest.raises(ValueError, match=rf"(?s)contains custom code in {stem}\.py.*trust_remote_code=True"):
@@ -280,7 +280,7 @@ def test_auto_scaled_pipeline_loads_every_form(saved, form):
 def test_explicit_class_and_auto_run_no_code_from_the_folder(saved, tmp_path):
     folder = tmp_path / "tampered"
     saved["pipe"].save_pretrained(folder)
-    (folder / f"{_saving.module_name(saved['scaled_class'])}.py").write_text("raise RuntimeError('folder code ran')\n")
+    (folder / f"{saving.module_name(saved['scaled_class'])}.py").write_text("raise RuntimeError('folder code ran')\n")
     assert type(saved["scaled_class"].from_pretrained(folder)) is saved["scaled_class"]
     assert type(AutoScaledPipeline.from_pretrained(folder)) is saved["scaled_class"]
     with pytest.raises(RuntimeError, match="folder code ran"):  # the check can fail: diffusers does run it
@@ -291,8 +291,8 @@ def test_explicit_class_and_auto_run_no_code_from_the_folder(saved, tmp_path):
 def test_custom_pipeline_path_on_a_stock_folder(saved, tmp_path, with_class_name):
     cls = saved["scaled_class"]
     path = custom_pipeline_path(cls, tmp_path)
-    assert path == os.path.join(str(tmp_path), f"{_saving.module_name(cls)}.py")
-    assert open(path, encoding="utf-8").read() == _saving.module_source(cls)
+    assert path == os.path.join(str(tmp_path), f"{saving.module_name(cls)}.py")
+    assert open(path, encoding="utf-8").read() == saving.module_source(cls)
     # diffusers finds the one pipeline class in the file without being told its name
     loaded = DiffusionPipeline.from_pretrained(saved["stock"], custom_pipeline=path, trust_remote_code=True)
     assert type(loaded) is cls
@@ -311,8 +311,8 @@ def test_custom_pipeline_path_default_directory(tmp_path, monkeypatch):
 
 
 def test_module_names_are_snake_case():
-    assert _saving.module_name(ScaledStableDiffusionXLImg2ImgPipeline) == "scaled_stable_diffusion_xl_img2img_pipeline"
-    assert _saving.module_name(UserPipeline) == "user_pipeline"
+    assert saving.module_name(ScaledStableDiffusionXLImg2ImgPipeline) == "scaled_stable_diffusion_xl_img2img_pipeline"
+    assert saving.module_name(UserPipeline) == "user_pipeline"
 
 
 # --- a user's own subclass -------------------------------------------------------------------------------------------
@@ -466,4 +466,4 @@ def test_load_config_reads_model_index_through_the_overridden_reader():
 def test_docs_show_the_module_file_as_written():
     page = open(os.path.join(os.path.dirname(__file__), "..", "docs", "loading.md"), encoding="utf-8").read()
     shown = page.split("```text\n", 1)[1].split("```", 1)[0]
-    assert shown == _saving.module_source(ScaledStableDiffusionPipeline)
+    assert shown == saving.module_source(ScaledStableDiffusionPipeline)

@@ -76,11 +76,11 @@ def _snake(name):
 
 
 def test_user_subclass_registers_and_ready_class_stays_preferred():
-    assert UserSDPipeline in _registry.scaled_classes_for(StableDiffusionPipeline)
-    assert _registry.scaled_classes_for(StableDiffusionPipeline)[0] is ScaledStableDiffusionPipeline
+    assert UserSDPipeline in _registry.registered_classes_for(StableDiffusionPipeline)
+    assert _registry.registered_classes_for(StableDiffusionPipeline)[0] is ScaledStableDiffusionPipeline
     assert get_scaled_pipeline_class(StableDiffusionPipeline) is ScaledStableDiffusionPipeline
     assert get_stock_pipeline_class(UserSDPipeline) is StableDiffusionPipeline
-    assert _registry.scaled_class_named("UserSDPipeline") is UserSDPipeline
+    assert _registry.registered_class_named("UserSDPipeline") is UserSDPipeline
 
 
 class CommunityPipeline(DiffusionPipeline):
@@ -93,14 +93,14 @@ def test_ready_class_preferred_even_when_registered_after_a_users():
 
     # A class of this package, however late it is defined, comes before users' classes.
     ready_later = type("ReadyLater", (ScaledLatentsMixin, CommunityPipeline), {"__module__": "diffusers_scaled.x"})
-    assert _registry.scaled_classes_for(CommunityPipeline) == [ready_later, UserFirst]
+    assert _registry.registered_classes_for(CommunityPipeline) == [ready_later, UserFirst]
     assert get_scaled_pipeline_class(CommunityPipeline) is ready_later
     assert get_stock_pipeline_class(UserFirst) is CommunityPipeline  # no diffusers export in the MRO: the first base
 
 
 def test_stock_class_is_the_diffusers_pipeline_behind_a_users_intermediate_class():
     assert get_stock_pipeline_class(UserScaledIntermediatePipeline) is StableDiffusionXLPipeline
-    assert UserScaledIntermediatePipeline in _registry.scaled_classes_for(StableDiffusionXLPipeline)
+    assert UserScaledIntermediatePipeline in _registry.registered_classes_for(StableDiffusionXLPipeline)
     assert get_scaled_pipeline_class(StableDiffusionXLPipeline) is ScaledStableDiffusionXLPipeline
 
 
@@ -109,11 +109,11 @@ def test_class_defined_in_a_function_is_dropped_with_it():
         class Temporary(ScaledLatentsMixin, StableDiffusionLDM3DPipeline):
             pass
 
-        assert _registry.scaled_class_named("Temporary") is Temporary
+        assert _registry.registered_class_named("Temporary") is Temporary
 
     define()
     gc.collect()
-    assert _registry.scaled_class_named("Temporary") is None
+    assert _registry.registered_class_named("Temporary") is None
 
 
 def test_mixin_subclass_without_a_pipeline_is_not_registered():
@@ -132,7 +132,7 @@ def test_duplicate_names_are_an_error_naming_both():
 
     other = define()
     with pytest.raises(ValueError, match=r"Several registered scaled pipeline classes are named 'UserSDPipeline'"):
-        _registry.scaled_class_named("UserSDPipeline")
+        _registry.registered_class_named("UserSDPipeline")
     del other
 
 

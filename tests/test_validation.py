@@ -24,15 +24,14 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img impo
 from fixtures import generator, make_pil_images, sd_components
 
 from diffusers_scaled import ScaledStableDiffusionImg2ImgPipeline
+from diffusers_scaled._image_io import PIL_MODES_CONVERTED, PIL_MODES_WITH_ALPHA
 from diffusers_scaled._validation import (
     IMAGE_RANGE_SLACK,
-    PIL_MODES_CONVERTED,
-    PIL_MODES_WITH_ALPHA,
-    check_finite,
     check_latents,
-    check_packed_latents_size,
     deferred_finite_check,
+    start_finite_check,
 )
+from diffusers_scaled.packed import check_packed_latents_size
 
 
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "reliability.md")
@@ -339,9 +338,9 @@ def test_video_latents_rank():
 
 
 def test_finite_check_on_cpu_is_immediate():
-    assert check_finite("x", torch.ones(3), host_copy_follows=False)() is None
+    assert start_finite_check("x", torch.ones(3), host_copy_follows=False)() is None
     with pytest.raises(ValueError, match="1 NaN"):
-        check_finite("x", torch.tensor([0.0, float("nan")]), host_copy_follows=False)
+        start_finite_check("x", torch.tensor([0.0, float("nan")]), host_copy_follows=False)
 
 
 def test_deferred_finite_check_raises_when_read():

@@ -6,8 +6,8 @@ import argparse
 
 import torch
 
-from ..tools import _distributed
-from ..tools._loading import DEFAULT_VAE_NAME, load_vae
+from ..checks import SAMPLE_MODES
+from ..tools import DEFAULT_VAE_NAME, is_main_process, load_vae
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -37,12 +37,7 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
         default=256,
         help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
     )
-    parser.add_argument(
-        "--sample-mode",
-        choices=("sample", "argmax"),
-        default="sample",
-        help="posterior sample (what training sees) or its mode (default: sample)",
-    )
+    add_sample_mode_argument(parser, default="sample")
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
     group = parser.add_argument_group("speed (results are the same, except as noted)")
     group.add_argument(
@@ -56,6 +51,15 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="torch.compile the VAE encoder, once per batch shape: pays off on a GPU for large datasets; compiled "
         "kernels agree with eager ones to rounding, not bitwise",
+    )
+
+
+def add_sample_mode_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--sample-mode",
+        choices=SAMPLE_MODES,
+        default=default,
+        help=f"a posterior sample (what training sees) or its mode, argmax (deterministic) (default: {default})",
     )
 
 
@@ -114,11 +118,7 @@ def load(args) -> torch.nn.Module:
     return vae.to(device).eval()
 
 
-def is_main_process() -> bool:
-    return _distributed.is_main_process()
-
-
 def say(*args, **kwargs) -> None:
     """print on the main process only."""
-    if _distributed.is_main_process():
+    if is_main_process():
         print(*args, **kwargs, flush=True)

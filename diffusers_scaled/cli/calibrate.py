@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from ..tools import calibrate as calibrate_tool
+from ..tools import is_main_process
 from . import _common
 
 
@@ -52,7 +53,7 @@ def run(args) -> int:
         _common.say(json.dumps(result.to_dict(), indent=2))
     else:
         _common.say(result.summary())
-    if args.output and _common.is_main_process():
+    if args.output and is_main_process():
         result.save(args.output)
         _common.say(f"statistics written to {args.output}")
     if args.write:

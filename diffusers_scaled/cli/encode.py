@@ -35,7 +35,7 @@ def run(args) -> int:
         args.images,
         args.output_dir,
         shard_size=args.shard_size,
-        scaled=not args.raw,
+        raw_latents=args.raw,
         vae_name=_common.model_name(args),
         **_common.encoding_options(args),
     )

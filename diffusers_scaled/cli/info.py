@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 
-from .._codec import vae_scale_factor
 from ..scaling import LatentScaling
-from ..tools.preview import CALIBRATION_FILE
+from ..tools import CALIBRATION_FILE, default_vae_path
+from ..vae_codec import vae_scale_factor
 from . import _common
 
 
@@ -25,19 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
-def _formula(scaling: LatentScaling) -> str:
-    if scaling.is_per_channel:
-        return "scaled = (z - latents_mean) * scaling_factor / latents_std"
-    if scaling.shift_factor is not None:
-        return "scaled = (z - shift_factor) * scaling_factor"
-    return "scaled = scaling_factor * z"
-
-
 def _calibration_path(args) -> str | None:
     if args.model is None:
-        from ..tools._loading import DEFAULT_VAE
-
-        folder = DEFAULT_VAE
+        folder = default_vae_path()
     elif os.path.isdir(args.model):
         folder = os.path.join(args.model, args.subfolder or "")
         if os.path.isfile(os.path.join(args.model, "model_index.json")) and args.subfolder is None:
@@ -52,8 +42,8 @@ def run(args) -> int:
     vae = _common.load(args)
     try:
         scaling = LatentScaling.from_config(vae.config)
-        scaling_info = {k: v for k, v in vars(scaling).items() if v is not None}
-        formula = _formula(scaling)
+        scaling_info = scaling.to_dict()
+        formula = scaling.formula
     except ValueError as error:
         scaling_info, formula = None, str(error)
     try:

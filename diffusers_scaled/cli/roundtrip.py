@@ -19,9 +19,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .._codec import IDENTITY, VaeCodec
-from ..tools import _data
-from ..tools._loading import sample_image_path
+from ..tools import read_image, sample_image_path
+from ..vae_codec import IDENTITY, VaeCodec
 from . import _common
 from ._picture import comparison_picture
 
@@ -35,12 +34,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--output", default="roundtrip.png", help="comparison picture to write (default roundtrip.png)"
     )
-    parser.add_argument(
-        "--sample-mode",
-        choices=("argmax", "sample"),
-        default="argmax",
-        help="posterior mode (deterministic, default) or a sample",
-    )
+    _common.add_sample_mode_argument(parser, default="argmax")
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior sample (default 0)")
     parser.add_argument(
         "--max-size",
@@ -81,15 +75,13 @@ def roundtrip(vae, image: PIL.Image.Image, sample_mode: str = "argmax", seed: in
 
 def run(args) -> int:
     path = args.image or sample_image_path()
-    image = _data.to_pil(path)
+    image = read_image(path)
     if max(image.size) > args.max_size:
         image.thumbnail((args.max_size, args.max_size), PIL.Image.LANCZOS)
     vae = _common.load(args)
     result = roundtrip(vae, image, sample_mode=args.sample_mode, seed=args.seed)
     scaling = result["scaling"]
-    scaling_text = ", ".join(
-        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in vars(scaling).items() if v is not None
-    )
+    scaling_text = scaling.describe()
     raw, scaled = result["raw"], result["scaled"]
     picture = comparison_picture(
         result["original"], result["reconstruction"], raw, scaled, scaling_text, result["psnr"]

@@ -5,11 +5,6 @@ from ..packed import PackedLatentsMixin
 
 class ScaledFluxImg2ImgPipeline(PackedLatentsMixin, FluxImg2ImgPipeline):
     r"""
-    [`~diffusers.FluxImg2ImgPipeline`] with [`~diffusers_scaled.PackedLatentsMixin.encode_latents`] and
-    [`~diffusers_scaled.PackedLatentsMixin.decode_latents`]. Generation is unchanged: same components, same
-    arguments, same outputs as the stock pipeline.
-
-    Its latents are packed into 2x2 patches: `decode_latents` takes the packed latents `output_type="latent"`
-    returns (with the call's `height` and `width`) or unpacked ones, and `encode_latents(..., packed=True)` returns
-    packed latents.
+    [`~diffusers.FluxImg2ImgPipeline`] with `encode_latents` and `decode_latents`, packed or unpacked as in
+    [`ScaledFluxPipeline`]. Generation is unchanged: same components, arguments and outputs as the stock pipeline.
     """

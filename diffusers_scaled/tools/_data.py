@@ -98,7 +98,7 @@ def source_name(item, index: int) -> str:
     return f"#{index}"
 
 
-def to_pil(item) -> PIL.Image.Image:
+def read_image(item) -> PIL.Image.Image:
     """An item as an RGB PIL image. Accepts paths, PIL images, arrays/tensors in [0, 1] ((H, W, C) or (C, H, W)),
     dicts with an `"image"` key (Hugging Face `datasets`) and `(image, label)` tuples (torchvision datasets)."""
     if isinstance(item, _Indexed):

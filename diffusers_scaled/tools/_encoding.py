@@ -7,13 +7,39 @@ while it decodes and resizes); the images and their order are the same with or w
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import PIL.Image
 import torch
 
-from . import _data
+from .. import checks
+from ..scaling import LatentScaling
+from ..vae_codec import VaeCodec
+from . import _assets, _data
+
+
+def check_encoding_arguments(sample_mode, batch_size, resolution, num_workers) -> None:
+    """The arguments `calibrate` and `encode_to_cache` share (see `calibrate` for their meaning)."""
+    checks.check_sample_mode(sample_mode)
+    checks.check_positive_int("batch_size", batch_size)
+    checks.check_positive_int("resolution", resolution, allow_none=True)
+    checks.check_non_negative_int("num_workers", num_workers)
+
+
+def load_codec(
+    vae: torch.nn.Module | str | os.PathLike | None, scaling: LatentScaling | None, compile: bool | dict
+) -> tuple[torch.nn.Module, VaeCodec]:
+    """The tools' preamble: the VAE (loaded with `load_vae` when `vae` is a path, a hub id or `None`) and a `VaeCodec`
+    on it with `scaling` (`None`: the VAE config's), its encoder compiled when `compile` asks (`True` or the keyword
+    arguments of `enable_vae_compile`)."""
+    if vae is None or isinstance(vae, (str, os.PathLike)):
+        vae = _assets.load_vae(vae)
+    codec = VaeCodec(vae, scaling=scaling)
+    if compile:
+        codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
+    return vae, codec
 
 
 def batch_generator(seed: int, first_index: int) -> torch.Generator:
@@ -23,13 +49,8 @@ def batch_generator(seed: int, first_index: int) -> torch.Generator:
 
 def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int, int]]:
     """An item as the RGB image to encode (resized and centre-cropped to `resolution`) and its original size."""
-    original = _data.to_pil(item)
+    original = _data.read_image(item)
     return _data.fit(original, resolution), original.size
-
-
-def check_num_workers(num_workers) -> None:
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"`num_workers` must be a non-negative integer; got {num_workers!r}.")
 
 
 Batch = tuple[list[PIL.Image.Image], list[tuple[int, int]]]
@@ -43,7 +64,7 @@ class BatchLoader:
     """
 
     def __init__(self, resolution: int | None, num_workers: int = 0):
-        check_num_workers(num_workers)
+        checks.check_non_negative_int("num_workers", num_workers)
         self.resolution = resolution
         self._pool = (
             ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None

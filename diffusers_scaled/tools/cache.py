@@ -24,18 +24,16 @@ import glob
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .. import _validation, atomic
-from .._codec import IDENTITY, VaeCodec
-from ..scaling import LatentScaling
+from .. import atomic, checks
+from ..vae_codec import IDENTITY
 from . import _data, _distributed, _encoding
-from ._loading import load_vae, vae_identity
+from ._assets import read_json, vae_identity
 
 
 FORMAT = "diffusers-scaled-latent-cache/1"
@@ -69,7 +67,7 @@ def encode_to_cache(
     resolution: int | None = 256,
     sample_mode: str = "sample",
     seed: int = 0,
-    scaled: bool = True,
+    raw_latents: bool = False,
     vae_name: str | None = None,
     progress: bool = True,
     callback=None,
@@ -81,27 +79,15 @@ def encode_to_cache(
     `accelerate launch`.
 
     Args:
-        vae (`torch.nn.Module`, `str` or `None`): the VAE, a folder or hub id, or `None` for the embedded default.
-        images: a folder, an image file, or an iterable / `torch.utils.data.Dataset` of images (see `calibrate`).
+        vae, images, batch_size, resolution, sample_mode, seed, progress, num_workers, compile:
+            As in [`calibrate`]; the cache is the same whatever `num_workers`.
         output_dir (`str`): the cache folder (created if needed).
         shard_size (`int`, *optional*, defaults to 256): images per shard file.
-        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call.
-        resolution (`int`, *optional*, defaults to 256): square size images are resized and cropped to; `None`
-            keeps each image's size.
-        sample_mode (`str`, *optional*, defaults to `"sample"`): posterior `"sample"` or `"argmax"` (mode).
-        seed (`int`, *optional*, defaults to 0): seeds the posterior samples (one generator per batch).
-        scaled (`bool`, *optional*, defaults to `True`): store denoiser latents (the VAE config's scaling applied)
-            rather than raw latents. The metadata records which.
+        raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
+            (the VAE config's scaling applied). The metadata records which.
         vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
-        progress (`bool`, *optional*, defaults to `True`): show a tqdm progress bar on the main process.
         callback (`Callable[[int, str], None]`, *optional*): called with the shard index and path after each shard
             this process writes.
-        num_workers (`int`, *optional*, defaults to 2): threads that read (decode, resize) the next batch's images
-            while the current batch encodes; 0 reads them in the calling thread. The cache is the same either way.
-        compile (`bool` or `dict`, *optional*, defaults to `False`): run the VAE's encoder through `torch.compile`,
-            one graph per batch shape: worth it for large datasets on a GPU; compiled kernels agree with eager ones to
-            rounding, not bitwise. A dict holds arguments for `ScaledLatentsMixin.enable_vae_compile` (for example
-            `{"mode": "max-autotune"}`).
 
     Returns:
         `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
@@ -109,16 +95,12 @@ def encode_to_cache(
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
     """
-    _validation.check_sample_mode(sample_mode)
-    _encoding.check_num_workers(num_workers)
-    for name, value in (("shard_size", shard_size), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
-        raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
+    checks.check_positive_int("shard_size", shard_size)
+    _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
-        vae = load_vae(vae)
+    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
+    scaling = None if raw_latents else codec.latent_scaling
     output_dir = os.fspath(output_dir)
     rank, world_size = _distributed.world()
     if rank == 0:
@@ -127,14 +109,10 @@ def encode_to_cache(
             os.remove(stale)  # left by a killed run
     _distributed.barrier()
 
-    scaling = LatentScaling.from_config(vae.config) if scaled else None
-    codec = VaeCodec(vae, scaling=scaling or IDENTITY)
-    if compile:
-        codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
     settings = {
         "format": FORMAT,
         "vae": vae_identity(vae, vae_name),
-        "scaling": {k: v for k, v in asdict(scaling).items() if v is not None} if scaling else None,
+        "scaling": scaling.to_dict() if scaling else None,
         "sample_mode": sample_mode,
         "seed": seed,
         "resolution": resolution,
@@ -218,13 +196,10 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
     """
-    index_path = os.path.join(cache_dir, INDEX_FILE)
-    if not os.path.isfile(index_path):
-        raise FileNotFoundError(
-            f"`{cache_dir}` has no `{INDEX_FILE}`: the cache is unfinished. Run the same `encode` again to complete it."
-        )
-    with open(index_path, encoding="utf-8") as f:
-        index = json.load(f)
+    index = read_json(
+        os.path.join(cache_dir, INDEX_FILE),
+        f"`{cache_dir}` has no `{INDEX_FILE}`: the cache is unfinished. Run the same `encode` again to complete it.",
+    )
     for name in index["shards"]:
         path = os.path.join(cache_dir, name)
         if not os.path.isfile(path):

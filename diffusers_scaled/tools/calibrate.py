@@ -11,16 +11,17 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-from .. import _validation, atomic
-from .._codec import IDENTITY, VaeCodec
+from .. import atomic, checks
 from ..scaling import LatentScaling
+from ..vae_codec import IDENTITY
 from . import _data, _distributed, _encoding
-from ._loading import load_vae, vae_identity
+from ._assets import vae_identity
 from ._stats import RunningMoments, RunningScalar
 from .preview import CALIBRATION_FILE, LatentPreview, PreviewFit
 
@@ -185,16 +186,9 @@ def calibrate(
     >>> result.write_to_vae(vae, "path/to/my_vae_calibrated")
     ```
     """
-    _validation.check_sample_mode(sample_mode)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
-    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
-        raise ValueError(f"`resolution` must be a positive integer or None; got {resolution!r}.")
-    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
-        raise ValueError(f"`max_images` must be a positive integer or None; got {max_images!r}.")
-    _encoding.check_num_workers(num_workers)
-    if vae is None or isinstance(vae, (str, os.PathLike)):
-        vae = load_vae(vae)
+    _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
+    checks.check_positive_int("max_images", max_images, allow_none=True)
+    vae, codec = _encoding.load_codec(vae, IDENTITY, compile)
     items = _data.as_items(images)
     total = _data.num_items(items)
     if max_images is not None:
@@ -202,113 +196,166 @@ def calibrate(
         total = None if total is None else min(total, max_images)
 
     rank, world_size = _distributed.world()
-    codec = VaeCodec(vae, scaling=IDENTITY)
-    if compile:
-        codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
-    channels = vae.config.latent_channels
-    moments = RunningMoments.empty(channels)
-    batch_variance = RunningScalar()
-    fit = PreviewFit(channels) if fit_preview else None
-    stability = []
-    num_images = batches_done = 0
+    layout = _PayloadLayout(vae.config.latent_channels, fit_preview)
+    merged = _MergedStatistics(layout)
     bar = tqdm(total=total, unit="img", desc="calibrate", disable=not progress or rank != 0)
-
-    chunks = _data.chunks(items, batch_size)
-
-    def my_batches():
-        # One round: batch `unit + r` goes to process r. The round after the last batch is empty for every process,
-        # so that all of them take part in the same number of `gather`s.
-        while True:
-            round_chunks = [next(chunks, None) for _ in range(world_size)]
-            yield round_chunks[rank] or []
-            if all(c is None for c in round_chunks):
-                return
-
-    unit = 0
     with _encoding.BatchLoader(resolution, num_workers) as loader:
-        unit = 0
-        for mine, (images, _) in loader.map(my_batches()):
-            payload = torch.zeros(
-                1 + 3 * channels + (fit.xtx.numel() + fit.xty.numel() if fit else 0), dtype=torch.float64
-            )
+        unit = 0  # the index of this round's first batch
+        for mine, (batch, _) in loader.map(
+            _batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)
+        ):
+            payload = layout.empty()
             if mine:
                 first_index = (unit + rank) * batch_size
-                generator = _encoding.batch_generator(seed, first_index)
-                latents = _encoding.encode_images(codec, images, resolution, sample_mode, generator)
-                payload[0] = len(mine)
-                payload[1 : 1 + 3 * channels] = RunningMoments.of_batch(_concat(latents)).to_tensor().flatten()
-                if fit and first_index < preview_images:
-                    terms = 0
-                    for z in latents if resolution is None else [torch.cat(latents)]:
-                        with torch.no_grad():
-                            decoded = codec.decode_latents(z, output_type="pt")
-                        terms = terms + PreviewFit.batch_terms(z, decoded)
-                    payload[1 + 3 * channels :] = terms.flatten()
+                fit_this_batch = fit_preview and first_index < preview_images
+                payload = _encode_batch(
+                    codec, layout, batch, resolution, sample_mode, seed, first_index, fit_this_batch
+                )
             for part in _distributed.gather(payload):  # in process order = batch order
-                if part[0] == 0:
-                    continue
-                batch = RunningMoments.from_tensor(part[1 : 1 + 3 * channels].view(3, channels))
-                moments = moments.merge(batch)
-                batch_variance.update(batch.pooled()[1] ** 2)
-                if fit:
-                    fit.add(part[1 + 3 * channels :].view(channels + 1, channels + 4))
-                num_images += int(part[0])
-                batches_done += 1
-                if batches_done & (batches_done - 1) == 0:
-                    stability.append((num_images, 1.0 / moments.pooled()[1]))
-                bar.update(int(part[0]))
+                bar.update(merged.add(part))
             unit += world_size
     bar.close()
-    if num_images == 0:
-        raise ValueError("`images` holds no images.")
-    if stability[-1][0] != num_images:
-        stability.append((num_images, 1.0 / moments.pooled()[1]))
+    return merged.result(vae, sample_mode, resolution)
 
-    mean, std = moments.pooled()
-    if std == 0:
-        raise ValueError("All latent values are equal (std 0): the scaling factor is undefined.")
-    factor = 1.0 / std
-    if batch_variance.count > 1:
+
+def _batches_of_this_process(chunks: Iterator[list], rank: int, world_size: int) -> Iterator[list]:
+    """This process's batch of each round (batch `unit + r` goes to process `r`), `[]` when it has none. The round
+    after the last batch is empty for every process, so that all of them take part in the same number of gathers."""
+    while True:
+        round_chunks = [next(chunks, None) for _ in range(world_size)]
+        yield round_chunks[rank] or []
+        if all(c is None for c in round_chunks):
+            return
+
+
+@dataclass(frozen=True)
+class _PayloadLayout:
+    """What a process sends for one batch: one float64 vector, gathered from every process once per round.
+
+    `[num_images | moments | preview terms]`: `num_images` (0: no batch this round), the batch's `RunningMoments`
+    (count, mean and m2 per channel, `3 * channels` values) and, when a preview is fitted, the batch's least-squares
+    terms `[X^T X | X^T Y]` (`(channels + 1) * (channels + 4)` values; zeros for batches past `preview_images`).
+    """
+
+    channels: int
+    preview: bool
+
+    @property
+    def moments(self) -> slice:
+        return slice(1, 1 + 3 * self.channels)
+
+    @property
+    def preview_terms(self) -> slice:
+        return slice(self.moments.stop, self.size)
+
+    @property
+    def preview_shape(self) -> tuple[int, int]:
+        return self.channels + 1, self.channels + 4
+
+    @property
+    def size(self) -> int:
+        return self.moments.stop + (math.prod(self.preview_shape) if self.preview else 0)
+
+    def empty(self) -> torch.Tensor:
+        return torch.zeros(self.size, dtype=torch.float64)
+
+
+def _encode_batch(
+    codec, layout: _PayloadLayout, images, resolution, sample_mode: str, seed: int, first_index: int, fit: bool
+) -> torch.Tensor:
+    """Step 1, on each process: encode one batch and reduce it to its payload."""
+    generator = _encoding.batch_generator(seed, first_index)
+    latents = _encoding.encode_images(codec, images, resolution, sample_mode, generator)
+    payload = layout.empty()
+    payload[0] = len(images)
+    payload[layout.moments] = RunningMoments.of_batch(_concat(latents)).to_tensor().flatten()
+    if fit:
+        terms = 0
+        for z in latents if resolution is None else [torch.cat(latents)]:
+            with torch.no_grad():
+                decoded = codec.decode_latents(z, output_type="pt")
+            terms = terms + PreviewFit.batch_terms(z, decoded)
+        payload[layout.preview_terms] = terms.flatten()
+    return payload
+
+
+class _MergedStatistics:
+    """Step 2, on every process alike: the batches' payloads merged in batch order; step 3, `result`."""
+
+    def __init__(self, layout: _PayloadLayout):
+        self.layout = layout
+        self.moments = RunningMoments.empty(layout.channels)
+        self.batch_variance = RunningScalar()
+        self.fit = PreviewFit(layout.channels) if layout.preview else None
+        self.stability = []
+        self.num_images = self.num_batches = 0
+
+    def add(self, payload: torch.Tensor) -> int:
+        """Merges one batch's payload; returns its number of images (0 for a process that had no batch)."""
+        if payload[0] == 0:
+            return 0
+        batch = RunningMoments.from_tensor(payload[self.layout.moments].view(3, self.layout.channels))
+        self.moments = self.moments.merge(batch)
+        self.batch_variance.update(batch.pooled()[1] ** 2)
+        if self.fit:
+            self.fit.add(payload[self.layout.preview_terms].view(self.layout.preview_shape))
+        self.num_images += int(payload[0])
+        self.num_batches += 1
+        if self.num_batches & (self.num_batches - 1) == 0:
+            self.stability.append((self.num_images, 1.0 / self.moments.pooled()[1]))
+        return int(payload[0])
+
+    def result(self, vae, sample_mode: str, resolution: int | None) -> CalibrationResult:
+        if self.num_images == 0:
+            raise ValueError("`images` holds no images.")
+        stability = list(self.stability)
+        if stability[-1][0] != self.num_images:
+            stability.append((self.num_images, 1.0 / self.moments.pooled()[1]))
+        mean, std = self.moments.pooled()
+        if std == 0:
+            raise ValueError("All latent values are equal (std 0): the scaling factor is undefined.")
+        factor = 1.0 / std
+        config_scaling = _config_scaling(vae)
+        preview = None
+        if self.fit:
+            weight, bias = self.fit.solve()
+            preview = {"weight": [list(w) for w in weight], "bias": list(bias)}
+        return CalibrationResult(
+            scaling_factor=factor,
+            shift_factor=mean,
+            mean=mean,
+            std=std,
+            channel_mean=self.moments.mean.tolist(),
+            channel_std=self.moments.channel_std().tolist(),
+            scaling_factor_ci95=self._factor_ci95(factor),
+            stability=stability,
+            num_images=self.num_images,
+            num_values=self.moments.num_values,
+            sample_mode=sample_mode,
+            resolution=resolution,
+            config_scaling={} if config_scaling is None else config_scaling.to_dict(),
+            std_after_config_scaling=self._std_after(config_scaling),
+            preview=preview,
+            vae=vae_identity(vae),
+        )
+
+    def _factor_ci95(self, factor: float) -> tuple[float, float]:
+        if self.batch_variance.count <= 1:
+            return float("nan"), float("nan")
         # delta method: factor = var^-1/2, se(var) from the spread of the batch variances
-        se = 0.5 * factor * (batch_variance.std / math.sqrt(batch_variance.count)) / batch_variance.mean
-        ci = (factor - 1.96 * se, factor + 1.96 * se)
-    else:
-        ci = (float("nan"), float("nan"))
-    config_scaling = _config_scaling(vae)
-    if config_scaling is not None:
-        # The config's scaling is affine per channel, z -> a * z + b: the scaled moments follow from the raw ones.
+        variances = self.batch_variance
+        se = 0.5 * factor * (variances.std / math.sqrt(variances.count)) / variances.mean
+        return factor - 1.96 * se, factor + 1.96 * se
+
+    def _std_after(self, config_scaling: LatentScaling | None) -> float:
+        """The std of the latents with the config's scaling applied. It is affine per channel, z -> a * z + b: the
+        scaled moments follow from the raw ones."""
+        if config_scaling is None:
+            return float("nan")
+        channels = self.layout.channels
         b = config_scaling.scale(torch.zeros(1, channels, 1, 1, dtype=torch.float64)).flatten()
         a = config_scaling.scale(torch.ones(1, channels, 1, 1, dtype=torch.float64)).flatten() - b
-        scaled = RunningMoments(moments.count, a * moments.mean + b, a**2 * moments.m2)
-        std_after = scaled.pooled()[1]
-    else:
-        std_after = float("nan")
-    preview = None
-    if fit:
-        weight, bias = fit.solve()
-        preview = {"weight": [list(w) for w in weight], "bias": list(bias)}
-    return CalibrationResult(
-        scaling_factor=factor,
-        shift_factor=mean,
-        mean=mean,
-        std=std,
-        channel_mean=moments.mean.tolist(),
-        channel_std=moments.channel_std().tolist(),
-        scaling_factor_ci95=ci,
-        stability=stability,
-        num_images=num_images,
-        num_values=moments.num_values,
-        sample_mode=sample_mode,
-        resolution=resolution,
-        config_scaling={} if config_scaling is None else _scaling_dict(config_scaling),
-        std_after_config_scaling=std_after,
-        preview=preview,
-        vae=vae_identity(vae),
-    )
-
-
-def _scaling_dict(scaling: LatentScaling) -> dict:
-    return {k: v for k, v in asdict(scaling).items() if v is not None}
+        return RunningMoments(self.moments.count, a * self.moments.mean + b, a**2 * self.moments.m2).pooled()[1]
 
 
 def _concat(latents: list[torch.Tensor]) -> torch.Tensor:

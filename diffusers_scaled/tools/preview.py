@@ -15,8 +15,9 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .._validation import check_output_type
+from ..checks import check_output_type
 from ..scaling import LatentScaling
+from ._assets import read_json
 
 
 CALIBRATION_FILE = "calibration.json"
@@ -56,12 +57,9 @@ class LatentPreview:
     def from_pretrained(cls, vae_folder: str | os.PathLike) -> "LatentPreview":
         """The preview stored by calibration in a VAE folder, with the scaling of that folder's `config.json`."""
         path = os.path.join(vae_folder, CALIBRATION_FILE)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"`{vae_folder}` has no `{CALIBRATION_FILE}`; run `diffusers-scaled calibrate --write` on it first."
-            )
-        with open(path, encoding="utf-8") as f:
-            calibration = json.load(f)
+        calibration = read_json(
+            path, f"`{vae_folder}` has no `{CALIBRATION_FILE}`; run `diffusers-scaled calibrate --write` on it first."
+        )
         if not calibration.get("preview"):
             raise ValueError(f"`{path}` holds no preview map (calibrated with `fit_preview=False`).")
         with open(os.path.join(vae_folder, "config.json"), encoding="utf-8") as f:

@@ -34,7 +34,7 @@ def test_cache_content_and_metadata(tmp_path):
     # The stored latents are the library's encode_latents arithmetic: raw cache scaled by LatentScaling is the
     # scaled cache, bitwise.
     encode_to_cache(
-        vae, folder, tmp_path / "raw", shard_size=2, batch_size=2, resolution=16, scaled=False, progress=False
+        vae, folder, tmp_path / "raw", shard_size=2, batch_size=2, resolution=16, raw_latents=True, progress=False
     )
     scaling = LatentScaling.from_config(vae.config)
     for (_, scaled), (_, raw) in zip(entries, load_cache(tmp_path / "raw")):

@@ -55,8 +55,8 @@ def test_statistics_equal_two_pass_float64_on_the_stock_latents(sample_mode):
 
 
 def test_calibration_latents_are_the_stock_latents_bitwise():
-    from diffusers_scaled._codec import IDENTITY, VaeCodec
     from diffusers_scaled.tools._encoding import BatchLoader, encode_images
+    from diffusers_scaled.vae_codec import IDENTITY, VaeCodec
 
     vae = tiny_vae_kl()
     images = make_pil_images(3, size=(20, 20), seed=1)

@@ -1,8 +1,9 @@
-"""Loading a VAE by name, and the small VAE and sample image that ship with the package."""
+"""The files the tools read: a VAE by name, the small VAE and sample image that ship with the package, JSON records."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import torch
@@ -73,3 +74,11 @@ def vae_identity(vae: torch.nn.Module, name: str | None = None) -> dict:
         "name": name or getattr(vae.config, "_name_or_path", None) or "",
         "weights_sha256": digest.hexdigest(),
     }
+
+
+def read_json(path: str | os.PathLike, missing: str):
+    """The JSON document in `path`; `FileNotFoundError` with the message `missing` when there is no such file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(missing)
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -15,6 +15,9 @@ from ._latents_codec import LatentsCodecMixin
 from .scaling import LatentScaling
 
 
+__all__ = ["IDENTITY", "VaeCodec", "vae_scale_factor"]
+
+
 #: Multiplying by 1.0 is exact, so this scaling makes `encode_latents` return the VAE's raw latents bitwise.
 IDENTITY = LatentScaling(scaling_factor=1.0)
 

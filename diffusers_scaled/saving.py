@@ -1,4 +1,5 @@
-"""Saved folders that describe themselves: `save_pretrained` writes diffusers' custom-pipeline form.
+"""Saved folders that describe themselves: `save_pretrained` writes diffusers' custom-pipeline form
+(`SelfDescribingPipelineMixin`), and `custom_pipeline_path` writes the same module file for any folder.
 
 diffusers reads `_class_name` in `model_index.json` either as the name of a class it exports (`"StableDiffusionPipeline"`)
 or, for a custom pipeline, as `[module, class]` with `<module>.py` beside `model_index.json`; it runs that module and
@@ -21,6 +22,9 @@ import sys
 
 from . import atomic
 from ._registry import is_diffusers_export, stock_class_of
+
+
+__all__ = ["SelfDescribingPipelineMixin", "custom_pipeline_path"]
 
 
 MARKER = "# Written by diffusers-scaled"
@@ -183,3 +187,57 @@ class SelfDescribingPipelineMixin:
         if isinstance(config, dict) and isinstance(config.get("_class_name"), (list, tuple)):
             config["_class_name"] = config["_class_name"][1]
         return config
+
+
+def _default_directory() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "diffusers_scaled", "custom_pipelines")
+
+
+def custom_pipeline_path(pipeline_class: type, directory: str | os.PathLike | None = None) -> str:
+    r"""
+    Path of a module file that makes diffusers load a pipeline as `pipeline_class` through its custom pipelines:
+    `DiffusionPipeline.from_pretrained(folder, custom_pipeline=path, trust_remote_code=True)`.
+
+    The file is the one `save_pretrained` writes beside `model_index.json`: a few lines of fixed text that define
+    nothing and import `pipeline_class` from the installed package (raising an `ImportError` that says
+    `pip install diffusers-scaled` where it is missing). It is written to `directory` if it is not there yet.
+
+    Args:
+        pipeline_class (`type`):
+            A scaled pipeline class: one of the package's ready classes, or a subclass of [`ScaledLatentsMixin`]
+            defined at the top level of an importable module.
+        directory (`str` or `os.PathLike`, *optional*):
+            Folder to write the file to; defaults to `$XDG_CACHE_HOME/diffusers_scaled/custom_pipelines` (by default
+            `~/.cache/diffusers_scaled/custom_pipelines`).
+
+    Returns:
+        `str`: the absolute path of the module file.
+
+    Examples:
+
+    ```py
+    >>> from diffusers import DiffusionPipeline
+    >>> from diffusers_scaled import ScaledStableDiffusionPipeline, custom_pipeline_path
+
+    >>> pipe = DiffusionPipeline.from_pretrained(
+    ...     "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    ...     custom_pipeline=custom_pipeline_path(ScaledStableDiffusionPipeline),
+    ...     trust_remote_code=True,
+    ... )
+    ```
+    """
+    if not isinstance(pipeline_class, type):
+        raise TypeError(f"`pipeline_class` must be a scaled pipeline class, got {pipeline_class!r}.")
+    source = module_source(pipeline_class)  # raises for a class that is not scaled or not importable
+    directory = os.path.abspath(directory if directory is not None else _default_directory())
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{module_name(pipeline_class)}.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            current = f.read()
+    except OSError:
+        current = None
+    if current != source:
+        atomic.write_text(path, source)  # a concurrent reader sees the old file or the new one, never half of one
+    return path
