@@ -21,7 +21,7 @@ from diffusers import DiffusionPipeline
 
 from . import _registry, pipelines
 from .factory import scaled
-from .loading import _LOAD_CONFIG_KWARGS, _scaled_class_named, scaled_class_for_model_index
+from .loading import _LOAD_CONFIG_KWARGS, _class_named, scaled_class_for_model_index
 
 
 __all__ = ["AutoScaledPipelineForText2Image", "AutoScaledPipelineForImage2Image", "AutoScaledPipelineForInpainting"]
@@ -75,14 +75,14 @@ def task_class(pipeline_class: type, task: str) -> type:
         )
     if is_scaled and target is stock:
         return pipeline_class
-    return pipelines.ready_class_for(target) or _registry.scaled_class_for(target) or scaled(target)
+    return pipelines.ready_class_for(target) or _registry.preferred_registered_class(target) or scaled(target)
 
 
 def _class_in_model_index(config: dict) -> type:
     # The class a `model_index.json` names: a scaled class (custom-pipeline form, or registered by name) or a stock
     # diffusers pipeline class (stock form), which need not have a scaled counterpart yet.
     class_name = config.get("_class_name")
-    if isinstance(class_name, str) and _scaled_class_named(class_name) is None:
+    if isinstance(class_name, str) and _class_named(class_name) is None:
         stock = getattr(diffusers, class_name, None) if class_name.isidentifier() else None
         if isinstance(stock, type) and issubclass(stock, DiffusionPipeline):
             return stock
