@@ -123,9 +123,9 @@ def test_info_on_a_pipeline_folder_and_the_default(tmp_path, vae_dir, capsys):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["info", "--model", "/nonexistent/vae"], "Could not load a VAE"),
+        (["info", "--model", "/nonexistent/vae"], "`--model` is `/nonexistent/vae`, which does not exist"),
         (["calibrate", "/nonexistent/images"], "`images` must be an image folder or file"),
-        (["roundtrip", "/nonexistent.png"], "No such file"),
+        (["roundtrip", "/nonexistent.png"], "`image` is `/nonexistent.png`, which is missing"),
     ],
 )
 def test_errors_are_messages_not_tracebacks(arguments, message, capsys):

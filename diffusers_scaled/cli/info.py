@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 
-from ..scaling import LatentScaling
-from ..tools import CALIBRATION_FILE, default_vae_path
-from ..vae_codec import vae_scale_factor
 from . import _common
 
 
@@ -26,6 +23,8 @@ def add_arguments(parser):
 
 
 def _calibration_path(args) -> str | None:
+    from ..tools import CALIBRATION_FILE, default_vae_path
+
     if args.model is None:
         folder = default_vae_path()
     elif os.path.isdir(args.model):
@@ -39,6 +38,9 @@ def _calibration_path(args) -> str | None:
 
 
 def run(args) -> int:
+    from ..scaling import LatentScaling
+    from ..vae_codec import vae_scale_factor
+
     vae = _common.load(args)
     try:
         scaling = LatentScaling.from_config(vae.config)
@@ -90,9 +92,10 @@ def run(args) -> int:
         print(f"denoiser latents: {formula}")
     if "calibration" in report:
         c = report["calibration"]
-        low, high = c["scaling_factor_ci95"]
+        ci95 = c["scaling_factor_ci95"]
+        interval = "no 95% CI: one batch" if ci95 is None else "95% CI {:.5f} .. {:.5f}".format(*ci95)
         print(
             f"calibrated on {c['num_images']} images ({c['sample_mode']}, resolution {c['resolution']}): raw std "
-            f"{c['std']:.5f} -> scaling_factor {c['scaling_factor']:.5f} (95% CI {low:.5f} .. {high:.5f})"
+            f"{c['std']:.5f} -> scaling_factor {c['scaling_factor']:.5f} ({interval})"
         )
     return 0

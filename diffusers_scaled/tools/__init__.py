@@ -6,7 +6,7 @@ This subpackage is not imported by `import diffusers_scaled`; `cli/` uses only t
 from ._assets import DEFAULT_VAE_NAME, default_vae_path, load_vae, sample_image_path
 from ._data import read_image
 from ._distributed import is_main_process
-from .cache import encode_to_cache, load_cache
+from .cache import encode_to_cache, finished_shards, load_cache
 from .calibrate import CalibrationResult, calibrate
 from .preview import CALIBRATION_FILE, LatentPreview, preview_latents
 
@@ -19,6 +19,7 @@ __all__ = [
     "calibrate",
     "default_vae_path",
     "encode_to_cache",
+    "finished_shards",
     "is_main_process",
     "load_cache",
     "load_vae",

@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .. import atomic, checks
+from ..scaling import LatentScaling
 from ..vae_codec import IDENTITY
 from . import _data, _distributed, _encoding
 from ._assets import read_json, vae_identity
@@ -44,6 +45,13 @@ SETTINGS = ("format", "vae", "scaling", "sample_mode", "seed", "resolution", "sh
 
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}.safetensors"
+
+
+def finished_shards(cache_dir: str | os.PathLike) -> list[str]:
+    """The names of the shard files in a cache folder, sorted (each is complete: shards are written whole or not at
+    all); empty when the folder does not exist. A resumed `encode_to_cache` keeps those written with its settings."""
+    pattern = os.path.join(glob.escape(os.fspath(cache_dir)), "shard-[0-9]*.safetensors")  # `shard_name`'s names
+    return sorted(os.path.basename(path) for path in glob.glob(pattern))
 
 
 def _read_metadata(path: str) -> dict | None:
@@ -99,9 +107,13 @@ def encode_to_cache(
     _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
-    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
-    scaling = None if raw_latents else codec.latent_scaling
     output_dir = os.fspath(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
+    items = _data.as_items(images)  # before anything is created: a missing image folder leaves no empty cache
+    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
+    _encoding.check_resolution(resolution, vae)
+    scaling = None if raw_latents else codec.latent_scaling
     rank, world_size = _distributed.world()
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -120,7 +132,6 @@ def encode_to_cache(
         "batch_size": batch_size,
     }
 
-    items = _data.as_items(images)
     total = _data.num_items(items)
     bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
     shards = []
@@ -151,10 +162,25 @@ def encode_to_cache(
     return index
 
 
+def _describe_setting(key: str, value) -> str:
+    if key == "scaling":
+        if value is None:
+            return "raw latents (`raw_latents`)"
+        return f"latents scaled with {LatentScaling.from_dict(value).describe()}"
+    if key == "vae" and isinstance(value, dict):
+        return (
+            f"{value.get('class')} {value.get('name')!r} (weights sha256 {str(value.get('weights_sha256'))[:12]}...)"
+        )
+    return repr(value)
+
+
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
     different = [key for key in SETTINGS if existing.get(key) != settings[key]]
     if different:
-        details = "; ".join(f"{k}: cache has {existing.get(k)!r}, this run {settings[k]!r}" for k in different)
+        details = "; ".join(
+            f"{k}: the cache has {_describe_setting(k, existing.get(k))}, this run {_describe_setting(k, settings[k])}"
+            for k in different
+        )
         raise ValueError(
             f"`{path}` was written with other settings ({details}). Use another output folder, or delete it to "
             "re-encode."
