@@ -16,6 +16,9 @@ from diffusers.image_processor import PipelineImageInput
 from .mixin import ScaledLatentsMixin
 
 
+__all__ = ["PackedLatentsMixin"]
+
+
 # The signatures of FluxPipeline's static methods; a pipeline whose methods have them packs latents the Flux way.
 _PACK_PARAMETERS = ("latents", "batch_size", "num_channels_latents", "height", "width")
 _UNPACK_PARAMETERS = ("latents", "height", "width", "vae_scale_factor")

@@ -37,6 +37,9 @@ from . import _data, _distributed, _encoding
 from ._assets import read_json, vae_identity
 
 
+__all__ = ["encode_to_cache", "load_cache"]
+
+
 FORMAT = "diffusers-scaled-latent-cache/1"
 INDEX_FILE = "cache.json"
 # The settings that must match for a resumed run to reuse existing shards.

@@ -26,6 +26,9 @@ from ._stats import RunningMoments, RunningScalar
 from .preview import CALIBRATION_FILE, LatentPreview, PreviewFit
 
 
+__all__ = ["CalibrationResult", "calibrate"]
+
+
 @dataclass
 class CalibrationResult:
     r"""

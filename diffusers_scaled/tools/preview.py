@@ -20,6 +20,9 @@ from ..scaling import LatentScaling
 from ._assets import read_json
 
 
+__all__ = ["CALIBRATION_FILE", "LatentPreview", "preview_latents"]
+
+
 CALIBRATION_FILE = "calibration.json"
 
 

@@ -50,6 +50,20 @@ def test_other_settings_are_refused(tmp_path):
         encode_to_cache(tiny_vae_kl(latent_channels=2), images, tmp_path, shard_size=2, resolution=16, progress=False)
 
 
+def test_a_per_channel_scaling_resumes(tmp_path):
+    # The settings hold the scaling as `LatentScaling.to_dict()` (lists), as the shards' JSON metadata reads back, so
+    # a second run with the same per-channel scaling finds every shard done instead of calling the settings different.
+    vae = tiny_vae_kl()
+    vae.register_to_config(latents_mean=[0.1, -0.2, 0.3, 0.05], latents_std=[1.5, 0.8, 1.2, 0.9])
+    images = make_pil_images(3)
+    kwargs = {"shard_size": 2, "resolution": 16, "progress": False}
+    first = encode_to_cache(vae, images, tmp_path, **kwargs)
+    assert first["scaling"]["latents_mean"] == [0.1, -0.2, 0.3, 0.05]
+    written = []
+    encode_to_cache(vae, images, tmp_path, callback=lambda i, path: written.append(i), **kwargs)
+    assert written == []
+
+
 def test_injected_failures_lose_and_duplicate_nothing(tmp_path):
     vae = tiny_vae_kl()
     images = make_pil_images(7, seed=4)
