@@ -1,7 +1,7 @@
 import os
+import shutil
 import sys
-
-import pytest
+import tempfile
 
 
 # `tests.fixtures` is imported as `fixtures` by the test modules.
@@ -9,18 +9,28 @@ sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 COMPILE_CACHES = {"TORCHINDUCTOR_CACHE_DIR": "inductor", "TRITON_CACHE_DIR": "triton"}
+_compile_caches: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def compile_caches_in_the_test_folder(tmp_path_factory):
-    # torch.compile's caches default to $TMPDIR/torchinductor_<user> (and ~/.triton), which outlive the run (150-300 MB
-    # after the compile tests). Point them, unless the caller chose a place, into this run's temporary folder, which
-    # pytest manages; subprocesses started by the tests inherit the setting.
-    folder = tmp_path_factory.mktemp("compile-caches")
-    chosen = {name: os.environ.get(name) for name in COMPILE_CACHES}
+def pytest_configure(config):
+    # torch.compile's caches default to $TMPDIR/torchinductor_<user> (made as soon as `torch._dynamo` is imported)
+    # and ~/.triton, and outlive the run (150-300 MB after the compile tests). Unless the caller chose a place, they go
+    # to a folder of this run, removed at its end; subprocesses started by the tests inherit the setting. Set here,
+    # before any test module imports torch.
+    if all(name in os.environ for name in COMPILE_CACHES):
+        return
+    folder = tempfile.mkdtemp(prefix="diffusers-scaled-tests-compile-")
+    _compile_caches["folder"] = folder
     for name, subfolder in COMPILE_CACHES.items():
-        os.environ.setdefault(name, str(folder / subfolder))
-    yield
-    for name, value in chosen.items():
-        if value is None:
-            os.environ.pop(name, None)
+        if name not in os.environ:
+            os.environ[name] = os.path.join(folder, subfolder)
+            _compile_caches[name] = os.environ[name]
+
+
+def pytest_unconfigure(config):
+    folder = _compile_caches.pop("folder", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        for name in list(_compile_caches):
+            if os.environ.get(name) == _compile_caches.pop(name):
+                del os.environ[name]
