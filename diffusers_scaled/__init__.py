@@ -34,6 +34,17 @@ _PUBLIC = {
     "ScaledStableDiffusion3Img2ImgPipeline": "pipelines",
     "ScaledFluxPipeline": "pipelines",
     "ScaledFluxImg2ImgPipeline": "pipelines",
+    "ScaledFlux2Pipeline": "pipelines",
+    "ScaledQwenImagePipeline": "pipelines",
+    "ScaledQwenImageImg2ImgPipeline": "pipelines",
+    "ScaledQwenImageEditPipeline": "pipelines",
+    "ScaledZImagePipeline": "pipelines",
+    "ScaledZImageImg2ImgPipeline": "pipelines",
+    "ScaledWanPipeline": "pipelines",
+    "ScaledWanImageToVideoPipeline": "pipelines",
+    "ScaledLTXPipeline": "pipelines",
+    "ScaledLTXImageToVideoPipeline": "pipelines",
+    "LatentFormat": "formats",
 }
 #: The tools' names, reachable here as before (`diffusers_scaled.calibrate`); their home is `diffusers_scaled.tools`.
 _TOOLS = ("CalibrationResult", "LatentPreview", "calibrate", "encode_to_cache", "load_cache", "preview_latents")

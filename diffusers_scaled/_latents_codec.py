@@ -8,12 +8,35 @@ the VAE calls (`_vae`) and the scaling (`scaling`) are leaf modules that never c
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import torch
 from diffusers.image_processor import PipelineImageInput
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-from . import _image_io, _vae, _validation, checks
-from .scaling import LatentScaling
+from . import _vae, _validation, checks
+from .formats import LatentFormat
+
+
+def _called_by_diffusers() -> bool:
+    """Whether the caller of `decode_latents` is diffusers' own code (a stock `__call__`), not the user's."""
+    caller = sys._getframe(2)  # 0: this function, 1: the `decode_latents` wrapper, 2: its caller
+    return caller.f_globals.get("__name__", "").partition(".")[0] == "diffusers"
+
+
+def _stock_calls_keep_the_stock_method(method):
+    # The stock `__call__` of some pipelines (StableDiffusionAdapterPipeline, the AnimateDiff, CogVideoX, SVD ones)
+    # calls its own deprecated `self.decode_latents(...)`, each with its own signature. Those calls reach the stock
+    # method with their arguments untouched, so generation stays exactly the stock pipeline's; every other caller gets
+    # this package's method.
+    @functools.wraps(method)
+    def decode_latents(self, *args, **kwargs):
+        if _called_by_diffusers():
+            return super(LatentsCodecMixin, self).decode_latents(*args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    return decode_latents
 
 
 class LatentsCodecMixin:
@@ -29,6 +52,7 @@ class LatentsCodecMixin:
     """
 
     honour_force_upcast: bool = False
+    latent_format: LatentFormat | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -42,18 +66,21 @@ class LatentsCodecMixin:
         return None
 
     @property
-    def latent_scaling(self) -> LatentScaling:
-        """The scaling between this pipeline's raw VAE latents and its denoiser latents, read from `vae.config`."""
-        return LatentScaling.from_config(self.vae.config)
+    def latent_scaling(self):
+        """The scaling between this pipeline's raw VAE latents and its denoiser latents, read from the VAE (config or
+        buffers, as the pipeline's latent format says): a [`LatentScaling`] for the config-scaled families."""
+        return self.latent_format.scaling(self.vae)
 
     def encode_latents(
         self,
         image: PipelineImageInput,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        sample_mode: str = "sample",
+        sample_mode: str | None = None,
         height: int | None = None,
         width: int | None = None,
         dtype: torch.dtype | None = None,
+        packed: bool = False,
+        num_frames: int | None = None,
     ) -> torch.Tensor:
         r"""
         Encodes images into scaled latents, ready for the denoiser.
@@ -73,9 +100,10 @@ class LatentsCodecMixin:
             generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
                 Generator for the posterior sample. A list holds one generator per image, and each image is then encoded
                 on its own, as the img2img pipelines do.
-            sample_mode (`str`, *optional*, defaults to `"sample"`):
+            sample_mode (`str`, *optional*):
                 `"sample"` draws from the VAE's posterior, `"argmax"` takes its mode (deterministic). VAEs without a
-                posterior (`AutoencoderTiny`) ignore it.
+                posterior (`AutoencoderTiny`) ignore it. Defaults to what the family's stock image-conditioned
+                pipeline uses: `"sample"`, or `"argmax"` for Flux.2 and Qwen-Image edit (`latent_format.sample_mode`).
             height (`int`, *optional*):
                 Height to resize to; by default the image's own, rounded down to a multiple of the VAE's scale factor.
             width (`int`, *optional*):
@@ -83,10 +111,20 @@ class LatentsCodecMixin:
             dtype (`torch.dtype`, *optional*):
                 Dtype of the returned latents; defaults to the VAE's dtype. The VAE itself computes in its own dtype,
                 or in float32 when it is float16 and upcast (see `honour_force_upcast`).
+            packed (`bool`, *optional*, defaults to `False`):
+                For families whose denoiser works on packed latents (Flux.1, Flux.2, Qwen-Image): whether to return
+                them packed, `(batch, tokens, channels)`, the form the transformer sees, instead of the unpacked form
+                (see docs/latent-spaces.md for each family's forms). Other families raise a `ValueError` for `True`.
+
+            num_frames (`int`, *optional*):
+                Video image-to-video pipelines whose condition spans the whole clip (Wan 2.1 image-to-video): the
+                `num_frames` of the generation. Other pipelines ignore it. Video pipelines take a video as `image`
+                (a list of frames, or a batch of such lists), or the condition image for image-to-video ones (see
+                docs/video.md).
 
         Returns:
-            `torch.Tensor`: latents of shape `(batch, latent_channels, height // f, width // f)` on the pipeline's
-            execution device, where `f` is `vae_scale_factor`.
+            `torch.Tensor`: the latents on the pipeline's execution device; unpacked, `(batch, latent_channels,
+            height // f, width // f)` for most families (`f` is `vae_scale_factor`), or the family's own forms.
 
         Examples:
 
@@ -101,28 +139,44 @@ class LatentsCodecMixin:
         ...     latents = pipe.encode_latents(image, generator=torch.Generator().manual_seed(0))
         ```
         """
+        fmt = self.latent_format
+        sample_mode = fmt.sample_mode if sample_mode is None else sample_mode
         checks.check_sample_mode(sample_mode)
-        _validation.check_image(image, self.vae, self.image_processor, height, width)
-        image = _image_io.convert_to_rgb(image, self.vae, self.image_processor, height, width)
+        if not isinstance(packed, bool):
+            raise TypeError(f"`packed` must be a bool, got {type(packed).__name__}.")
+        if packed and not fmt.packs:
+            raise ValueError(
+                f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
+                f"latents ({fmt.name}) are not packed."
+            )
+        image = fmt.check_input(self, image, height, width)
         device, vae_dtype = _vae.placement(self.vae)
-        pixels = _image_io.preprocess(self.image_processor, image, height, width, device)
-        _validation.check_pixels(pixels, self.vae)
+        pixels = fmt.preprocess(self, image, height, width, device, num_frames)
+        fmt.check_pixels(self, pixels)
         checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
         vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
         # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
         # raw latents back to the working dtype, then scaled in it.
-        pixels = pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype)
+        pixels = fmt.vae_input(pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype))
+        if fmt.encodes_one_by_one and not isinstance(generator, list):
+            generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
         latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
-        return self.latent_scaling.scale(latents)
+        latents = fmt.scale(self, latents, self.latent_scaling)
+        return fmt.pack(self, latents) if packed else latents
 
+    @_stock_calls_keep_the_stock_method
     def decode_latents(
         self,
         latents: torch.Tensor,
         output_type: str = "np",
         generator: torch.Generator | None = None,
         return_dict: bool = False,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
+        **decode_options,
     ):
         r"""
         Decodes scaled latents (for example `pipe(..., output_type="latent").images`) into images.
@@ -137,7 +191,9 @@ class LatentsCodecMixin:
 
         Args:
             latents (`torch.Tensor`):
-                Scaled latents of shape `(batch, latent_channels, height, width)`.
+                Scaled latents as the pipeline returns them with `output_type="latent"`: `(batch, latent_channels,
+                height, width)` for most families; packed `(batch, tokens, channels)` (Flux.1, Flux.2, Qwen-Image,
+                with `height` and `width`) or the family's unpacked form (see docs/latent-spaces.md).
             output_type (`str`, *optional*, defaults to `"np"`):
                 `"np"` returns a float32 `np.ndarray` of shape `(batch, H, W, 3)` in [0, 1], the same as the deprecated
                 diffusers `decode_latents`; `"pil"` a list of `PIL.Image.Image`; `"pt"` a `torch.Tensor` of shape
@@ -146,6 +202,17 @@ class LatentsCodecMixin:
                 Passed to VAEs whose decoder samples (`ConsistencyDecoderVAE`); others ignore it.
             return_dict (`bool`, *optional*, defaults to `False`):
                 Whether to return an [`~pipelines.ImagePipelineOutput`] instead of the images alone.
+            height (`int`, *optional*):
+                Height in pixels of the image packed latents stand for, the `height` given to the pipeline call.
+                Required for packed latents, unused otherwise.
+            width (`int`, *optional*):
+                Width in pixels, as `height`.
+            num_frames (`int`, *optional*):
+                Frames of the video packed video latents stand for; image pipelines ignore it.
+            decode_options:
+                Options of the family's decoder call, as the stock pipeline's `__call__` names them: for LTX-Video
+                0.9.1+ (timestep-conditioned decoder) `decode_timestep` and `decode_noise_scale`, with the noise drawn
+                from `generator` (see docs/video.md). Other families take none and raise a `TypeError` for any.
 
         Returns:
             The images in the form `output_type` names, or an [`~pipelines.ImagePipelineOutput`] holding them when
@@ -162,8 +229,12 @@ class LatentsCodecMixin:
         >>> image = pipe.decode_latents(latents, output_type="pil")[0]
         ```
         """
+        fmt = self.latent_format
         checks.check_output_type(output_type)
-        _validation.check_latents(latents, self.vae)
+        latents = fmt.unpack(self, latents, height, width, num_frames)
+        _validation.check_latents(
+            latents, self.vae, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
+        )
         confirm_finite = _validation.start_finite_check("latents", latents, host_copy_follows=output_type != "pt")
 
         # A numpy array or PIL image cannot carry gradients: build no autograd graph for them (the deprecated method
@@ -172,10 +243,11 @@ class LatentsCodecMixin:
             device, vae_dtype = _vae.placement(self.vae)
             vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
             latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
-            image = _vae.decode_finite(
-                self.vae, vae, self.latent_scaling.unscale(latents), generator, self._compiled(vae)
-            )
-            image = _image_io.postprocess(self.image_processor, image, output_type)
+            raw = fmt.unscale(self, latents, self.latent_scaling)
+            raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
+            image = _vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae), **decode_kwargs)
+            image = fmt.vae_output(image)
+            image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 
         if not return_dict:

@@ -199,15 +199,16 @@ def encode(
 
 
 def decode(
-    vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None, compiled=None
+    vae: torch.nn.Module, latents: torch.Tensor, generator: torch.Generator | None, compiled=None, **decode_kwargs
 ) -> torch.Tensor:
     """Decoded image batch in the VAE's output range ([-1, 1] for the usual VAEs). `compiled`: a
-    `CompiledAutoencoderKL` of `vae` to run instead."""
-    if compiled is not None:
+    `CompiledAutoencoderKL` of `vae` to run instead. `decode_kwargs`: extra arguments of the VAE's `decode` (LTX-Video's
+    `temb`)."""
+    if compiled is not None and not decode_kwargs:
         return compiled.decode(latents)
     if _decode_takes_generator(type(vae)):
-        return vae.decode(latents, return_dict=False, generator=generator)[0]
-    return vae.decode(latents, return_dict=False)[0]
+        return vae.decode(latents, return_dict=False, generator=generator, **decode_kwargs)[0]
+    return vae.decode(latents, return_dict=False, **decode_kwargs)[0]
 
 
 # float16 overflow ---------------------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def _generator_states(generator) -> list | None:
     if generator is None:
         return None
     generators = generator if isinstance(generator, list) else [generator]
-    return [(g, g.get_state()) for g in generators]
+    return [(g, g.get_state()) for g in generators if g is not None]
 
 
 def _restore(states) -> None:
@@ -260,12 +261,13 @@ def encode_finite(vae, compute_vae, image, generator, sample_mode, compiled=None
     return latents
 
 
-def decode_finite(vae, compute_vae, latents, generator, compiled=None) -> torch.Tensor:
+def decode_finite(vae, compute_vae, latents, generator, compiled=None, **decode_kwargs) -> torch.Tensor:
     """`decode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
     states = _generator_states(generator)
-    image = decode(compute_vae, latents, generator, compiled)
+    image = decode(compute_vae, latents, generator, compiled, **decode_kwargs)
     if _overflowed(compute_vae, latents, image):
         _warn_overflow("decoding")
         _restore(states)
-        image = decode(float32_copy(vae), latents.float(), generator).to(compute_vae.dtype)
+        floats = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in decode_kwargs.items()}
+        image = decode(float32_copy(vae), latents.float(), generator, **floats).to(compute_vae.dtype)
     return image

@@ -42,11 +42,12 @@ def _latent_channels(vae) -> int | None:
 # decode_latents -----------------------------------------------------------------------------------------------------
 
 
-def check_latents(latents, vae, ndim: int = 4) -> None:
+def check_latents(latents, vae, ndim: int = 4, channels: int | None = None) -> None:
     """
     `decode_latents`' input: a non-empty floating-point tensor of shape (batch, latent_channels, height, width);
     (batch, latent_channels, frames, height, width) with `ndim=5`, for video VAEs. Its values are checked by
-    `start_finite_check`.
+    `start_finite_check`. `channels`: the expected channel count (the latent format's unpacked form); by
+    default the VAE config's `latent_channels`.
     """
     if not isinstance(latents, torch.Tensor):
         hint = " Join a list of latents into one batch with `torch.cat`." if isinstance(latents, (list, tuple)) else ""
@@ -69,7 +70,7 @@ def check_latents(latents, vae, ndim: int = 4) -> None:
             f"`latents` must be a floating-point tensor; got dtype {latents.dtype}. Latents are never integers: "
             "did you pass image pixels?"
         )
-    channels = _latent_channels(vae)
+    channels = _latent_channels(vae) if channels is None else channels
     if channels is not None and latents.shape[1] != channels:
         hint = ""
         if latents.shape[1] in (1, 3) and channels not in (1, 3):

@@ -14,8 +14,9 @@ import diffusers
 from diffusers import DiffusionPipeline
 
 from . import pipelines
+from .formats import format_for
 from .mixin import ScaledLatentsMixin
-from .packed import PackedLatentsMixin, packs_latents_like_flux
+from .packed import PackedLatentsMixin
 
 
 __all__ = ["scaled"]
@@ -23,17 +24,6 @@ __all__ = ["scaled"]
 _PREFIX = "Scaled"
 _lock = threading.RLock()
 _made: dict[type, type] = {}
-
-
-def _assigns_attribute(pipeline_class: type, name: str) -> bool:
-    # Whether some `__init__` in the MRO reads or assigns `self.<name>` (pipelines set `self.image_processor = ...`
-    # in `__init__`; the class itself has no such attribute before an instance exists).
-    for base in pipeline_class.__mro__:
-        init = base.__dict__.get("__init__")
-        code = getattr(init, "__code__", None)
-        if code is not None and name in code.co_names:
-            return True
-    return False
 
 
 def _check_pipeline_class(pipeline_class) -> None:
@@ -47,16 +37,10 @@ def _check_pipeline_class(pipeline_class) -> None:
             "`pipeline_class` must be a concrete pipeline class such as `PixArtSigmaPipeline`, not "
             "`DiffusionPipeline` itself (its components are only known once it loads a checkpoint)."
         )
-    missing = []
     if "vae" not in inspect.signature(pipeline_class.__init__).parameters:
-        missing.append("a `vae` component")
-    if not _assigns_attribute(pipeline_class, "image_processor"):
-        missing.append("an `image_processor`")
-    if missing:
         raise TypeError(
-            f"`{pipeline_class.__name__}` lacks {' and '.join(missing)}, which `encode_latents` / "
-            "`decode_latents` need; only image pipelines with a VAE can be scaled (video pipelines use a "
-            "`video_processor`, and some pipelines name their autoencoder `movq` or `vqvae`)."
+            f"`{pipeline_class.__name__}` lacks a `vae` component, which `encode_latents` / `decode_latents` need "
+            "(some pipelines name their autoencoder `movq` or `vqvae`, others have none)."
         )
 
 
@@ -76,9 +60,10 @@ def scaled(pipeline_class: type) -> type:
     The package's ready class comes back where there is one (`scaled(StableDiffusionXLPipeline)` is
     `ScaledStableDiffusionXLPipeline`); otherwise the class is made once and cached, so every call returns the same
     class. It is registered like the ready ones, saves and loads with `save_pretrained` / `from_pretrained`, and
-    pickles: it lives in `diffusers_scaled.factory` under the name `Scaled<PipelineName>`. Pipelines that pack their
-    latents the Flux way (`_pack_latents` / `_unpack_latents` static methods) get [`PackedLatentsMixin`]. A class that
-    is already scaled comes back unchanged.
+    pickles: it lives in `diffusers_scaled.factory` under the name `Scaled<PipelineName>`. Its latent format comes from
+    the explicit family table (`diffusers_scaled.formats`): a pipeline whose family is not proven against its stock
+    pipeline is refused. Pipelines whose denoiser works on packed latents get [`PackedLatentsMixin`]. A class that is
+    already scaled comes back unchanged.
 
     Args:
         pipeline_class (`type`):
@@ -88,7 +73,8 @@ def scaled(pipeline_class: type) -> type:
         `type`: the scaled subclass.
 
     Raises:
-        `TypeError`: if `pipeline_class` is not a pipeline class, or has no `vae` or no `image_processor`.
+        `TypeError`: if `pipeline_class` is not a pipeline class, has no `vae`, or no proven latent format covers it
+        (the message names the reason and the covered families).
 
     Examples:
 
@@ -111,7 +97,8 @@ def scaled(pipeline_class: type) -> type:
             return made
         made = pipelines.ready_class_for(pipeline_class)
         if made is None:
-            mixin = PackedLatentsMixin if packs_latents_like_flux(pipeline_class) else ScaledLatentsMixin
+            latent_format = format_for(pipeline_class)  # the explicit table: TypeError for an unproven pipeline
+            mixin = PackedLatentsMixin if latent_format.packs else ScaledLatentsMixin
             name = _free_name(_PREFIX + pipeline_class.__name__)
             doc = (
                 f"[`~{pipeline_class.__module__}.{pipeline_class.__qualname__}`] with "

@@ -12,6 +12,7 @@ from diffusers.image_processor import VaeImageProcessor
 
 from ._compile import VaeCompileMixin
 from ._latents_codec import LatentsCodecMixin
+from .formats import LatentFormat
 from .scaling import LatentScaling
 
 
@@ -50,6 +51,7 @@ class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
     """
 
     honour_force_upcast = True
+    latent_format = LatentFormat(name="VAE", formula="`LatentScaling` from `vae.config`, or the one given")
 
     def __init__(
         self,

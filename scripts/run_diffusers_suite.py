@@ -21,7 +21,7 @@ Usage:
         [--only stable_diffusion/test_stable_diffusion.py ...] [--report report.json] [--pythonpath DIR ...]
 
 With `--pythonpath`, the tests run against another diffusers than the installed one, for example the installed release
-with `upstream/patches/0004-*.patch` applied (see docs/loading.md for the commands).
+with `upstream/patches/0008-*.patch` applied (see docs/loading.md for the commands).
 
 Results and the known differences are in docs/loading.md.
 """

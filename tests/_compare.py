@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from safetensors import safe_open
 
@@ -98,3 +99,25 @@ def shard_contents(folder) -> dict:
                 tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
                 shards[name] = (f.metadata(), tensors)
     return shards
+
+
+def assert_images_equal(images, expected) -> None:
+    """Bitwise equality of two pipeline outputs of the same `output_type` (`np` arrays or `pt` tensors)."""
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(images, expected)
+    else:
+        assert np.array_equal(images, expected)
+
+
+def assert_same_frames(actual, expected, output_type: str) -> None:
+    """`.frames` bitwise: an np.ndarray (B, F, H, W, 3), a torch.Tensor (B, F, 3, H, W), or lists (batch) of lists
+    (frames) of PIL images."""
+    if output_type == "np":
+        assert isinstance(actual, np.ndarray) and np.array_equal(actual, expected)
+    elif output_type == "pt":
+        assert isinstance(actual, torch.Tensor) and torch.equal(actual, expected)
+    else:
+        assert len(actual) == len(expected)
+        for video, stock_video in zip(actual, expected):
+            assert len(video) == len(stock_video)
+            assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(video, stock_video))

@@ -473,6 +473,224 @@ def sana_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
+# --- image families of issue 13 (Qwen-Image, Flux.2, Z-Image) ---------------------------------------------------------
+# Configs from diffusers' fast tests (tests/pipelines/{qwenimage,flux2,z_image}), smaller where only the plumbing
+# matters. No text encoders: the tests pass prompt embeddings. Non-trivial statistics everywhere.
+
+
+def _without_text_encoder(transformer, vae, scheduler=None) -> dict:
+    """Components of a transformer pipeline whose tests pass prompt embeddings instead of a text encoder."""
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": scheduler or FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": None,
+        "tokenizer": None,
+    }
+
+
+def qwenimage_components(edit: bool = False) -> dict:
+    """`QwenImagePipeline` / `QwenImageImg2ImgPipeline` components (with `edit`, `QwenImageEditPipeline`'s: a
+    `processor` slot too). `AutoencoderKLQwenImage` has a scale factor of 4 and 5-D latents (one frame for images);
+    per-channel `latents_mean`/`latents_std`, no `scaling_factor`."""
+    from diffusers import AutoencoderKLQwenImage, QwenImageTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2,
+        in_channels=16,
+        out_channels=4,
+        num_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    torch.manual_seed(0)
+    mean, std = _channel_statistics(4, seed=11)
+    vae = AutoencoderKLQwenImage(
+        base_dim=24,
+        z_dim=4,
+        dim_mult=[1, 2, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True],
+        latents_mean=mean,
+        latents_std=std,
+    )
+    components = _without_text_encoder(transformer, vae)
+    if edit:
+        components["processor"] = None
+    return components
+
+
+def qwenimage_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` / `prompt_embeds_mask` for `qwenimage_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(batch_size, 8, 16, generator=g),
+        "prompt_embeds_mask": torch.ones(batch_size, 8, dtype=torch.long),
+    }
+
+
+def flux2_components() -> dict:
+    """`Flux2Pipeline` components: an `AutoencoderKLFlux2` with a scale factor of 2 and 2 latent channels, whose
+    BatchNorm running statistics (where Flux.2 keeps its latent statistics) are set to non-default values."""
+    from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=8,  # 2 latent channels patchified 2x2
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        timestep_guidance_channels=256,
+        axes_dims_rope=[4, 4, 4, 4],
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLFlux2(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        latent_channels=2,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+    )
+    mean, std = _channel_statistics(8, seed=12)
+    with torch.no_grad():
+        vae.bn.running_mean.copy_(torch.tensor(mean))
+        vae.bn.running_var.copy_(torch.tensor(std) ** 2)
+    return _without_text_encoder(transformer, vae)
+
+
+def flux2_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` for `flux2_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {"prompt_embeds": torch.randn(batch_size, 8, 16, generator=g)}
+
+
+def z_image_components() -> dict:
+    """`ZImagePipeline` / `ZImageImg2ImgPipeline` components: an AutoencoderKL with Z-Image's kind of config (a
+    `scaling_factor` and a `shift_factor`), 16 latent channels as the transformer requires."""
+    from diffusers import ZImageTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=16,
+        dim=32,
+        n_layers=1,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        norm_eps=1e-5,
+        qk_norm=True,
+        cap_feat_dim=16,
+        rope_theta=256.0,
+        t_scale=1000.0,
+        axes_dims=[8, 4, 4],
+        axes_lens=[256, 32, 32],
+    )
+    with torch.no_grad():  # initialized with torch.empty (diffusers' fast tests fix them the same way)
+        transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token.data))
+        transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token.data))
+    vae = tiny_vae_kl(latent_channels=16, scaling_factor=0.3611, shift_factor=0.1159)
+    return _without_text_encoder(transformer, vae)
+
+
+def z_image_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """`prompt_embeds` (a list of `(length, 16)` tensors) for `z_image_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {"prompt_embeds": [torch.randn(8, 16, generator=g) for _ in range(batch_size)]}
+
+
+def chroma_components() -> dict:
+    """`ChromaPipeline` / `ChromaImg2ImgPipeline` components: Flux's VAE (shift and factor), no T5 encoder."""
+    from diffusers import ChromaTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = ChromaTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=[4, 4, 8],
+        approximator_hidden_dim=32,
+        approximator_layers=1,
+        approximator_num_channels=16,
+    )
+    return _without_text_encoder(transformer, tiny_vae_shifted())
+
+
+def lumina2_components() -> dict:
+    """`Lumina2Pipeline` components: an AutoencoderKL with a shift, no Gemma encoder."""
+    from diffusers import Lumina2Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = Lumina2Transformer2DModel(
+        sample_size=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_refiner_layers=1,
+        num_attention_heads=1,
+        num_kv_heads=1,
+        multiple_of=16,
+        norm_eps=1e-5,
+        axes_dim_rope=(4, 2, 2),
+        axes_lens=(128, 128, 128),
+        cap_feat_dim=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_shifted())
+
+
+def cogview4_components() -> dict:
+    """`CogView4Pipeline` components: an AutoencoderKL with a `scaling_factor` only, no GLM encoder."""
+    from diffusers import CogView4Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = CogView4Transformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=4,
+        num_attention_heads=4,
+        out_channels=4,
+        text_embed_dim=32,
+        time_embed_dim=8,
+        condition_dim=4,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        base_shift=0.25, max_shift=0.75, base_image_seq_len=256, use_dynamic_shifting=True, time_shift_type="linear"
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
+
+
+def text_embeds(
+    batch_size: int, length: int, width: int, mask: torch.dtype | None = torch.long, seed: int = 0
+) -> dict:
+    """`prompt_embeds` of shape `(batch_size, length, width)` and, unless `mask` is None, an all-ones
+    `prompt_attention_mask` of dtype `mask`."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {"prompt_embeds": torch.randn(batch_size, length, width, generator=g)}
+    if mask is not None:
+        embeds["prompt_attention_mask"] = torch.ones(batch_size, length, dtype=mask)
+    return embeds
+
+
 def make_pil_images(n: int = 1, size: tuple[int, int] = (32, 32), seed: int = 0) -> list[PIL.Image.Image]:
     """Smooth RGB test images (gradients plus noise), `size` as PIL's (width, height)."""
     rng = np.random.default_rng(seed)
@@ -698,13 +916,7 @@ def wan_components(image_to_video: bool = False) -> dict:
         rope_max_seq_len=32,
         image_dim=4 if image_to_video else None,
     )
-    components = {
-        "transformer": transformer,
-        "vae": tiny_vae_wan(),
-        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    components = _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
     if image_to_video:
         from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -770,13 +982,7 @@ def ltx_components(timestep_conditioning: bool = False) -> dict:
         num_layers=1,
         caption_channels=32,
     )
-    return {
-        "transformer": transformer,
-        "vae": tiny_vae_ltx(timestep_conditioning),
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, tiny_vae_ltx(timestep_conditioning))
 
 
 def hunyuan_video_components() -> dict:
@@ -816,15 +1022,8 @@ def hunyuan_video_components() -> dict:
         temporal_compression_ratio=4,
         mid_block_add_attention=True,
     )
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-        "text_encoder": None,
-        "tokenizer": None,
-        "text_encoder_2": None,
-        "tokenizer_2": None,
-    }
+    components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0))
+    return {**components, "text_encoder_2": None, "tokenizer_2": None}
 
 
 def cogvideox_components() -> dict:
@@ -860,13 +1059,7 @@ def cogvideox_components() -> dict:
         temporal_compression_ratio=4,
         scaling_factor=0.7,
     )
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": DDIMScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae, DDIMScheduler())
 
 
 def mochi_components() -> dict:
@@ -899,13 +1092,7 @@ def mochi_components() -> dict:
     )
     mean, std = _channel_statistics(12, seed=3)
     vae.register_to_config(latents_mean=mean, latents_std=std)
-    return {
-        "transformer": transformer,
-        "vae": vae,
-        "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "text_encoder": None,
-        "tokenizer": None,
-    }
+    return _without_text_encoder(transformer, vae)
 
 
 def video_prompt_embeds(width: int, batch_size: int = 1, length: int = 8, seed: int = 0) -> dict:

@@ -6,9 +6,9 @@ import diffusers
 import pytest
 from diffusers import (
     DiffusionPipeline,
+    LatentConsistencyModelPipeline,
     StableDiffusionImg2ImgPipeline,
     StableDiffusionInpaintPipeline,
-    StableDiffusionLDM3DPipeline,
     StableDiffusionPipeline,
     StableDiffusionXLImg2ImgPipeline,
     StableDiffusionXLInpaintPipeline,
@@ -28,6 +28,7 @@ from diffusers_scaled import (
     get_scaled_pipeline_class,
     get_stock_pipeline_class,
 )
+from diffusers_scaled.formats.image import STABLE_DIFFUSION
 
 
 READY = {
@@ -89,10 +90,14 @@ class CommunityPipeline(DiffusionPipeline):
 
 def test_ready_class_preferred_even_when_registered_after_a_users():
     class UserFirst(ScaledLatentsMixin, CommunityPipeline):
-        pass
+        latent_format = STABLE_DIFFUSION  # a community pipeline says which latent format it uses
 
     # A class of this package, however late it is defined, comes before users' classes.
-    ready_later = type("ReadyLater", (ScaledLatentsMixin, CommunityPipeline), {"__module__": "diffusers_scaled.x"})
+    ready_later = type(
+        "ReadyLater",
+        (ScaledLatentsMixin, CommunityPipeline),
+        {"__module__": "diffusers_scaled.x", "latent_format": STABLE_DIFFUSION},
+    )
     assert _registry.registered_classes_for(CommunityPipeline) == [ready_later, UserFirst]
     assert get_scaled_pipeline_class(CommunityPipeline) is ready_later
     assert get_stock_pipeline_class(UserFirst) is CommunityPipeline  # no diffusers export in the MRO: the first base
@@ -106,7 +111,7 @@ def test_stock_class_is_the_diffusers_pipeline_behind_a_users_intermediate_class
 
 def test_class_defined_in_a_function_is_dropped_with_it():
     def define():
-        class Temporary(ScaledLatentsMixin, StableDiffusionLDM3DPipeline):
+        class Temporary(ScaledLatentsMixin, LatentConsistencyModelPipeline):
             pass
 
         assert _registry.registered_class_named("Temporary") is Temporary

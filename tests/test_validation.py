@@ -31,7 +31,7 @@ from diffusers_scaled._validation import (
     deferred_finite_check,
     start_finite_check,
 )
-from diffusers_scaled.packed import check_packed_latents_size
+from diffusers_scaled.formats._layouts import check_packed_latents_size
 
 
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "reliability.md")

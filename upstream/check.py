@@ -1,13 +1,17 @@
 """Checks the upstream patch series against the pinned diffusers release, from PyPI, on a CPU-only machine.
 
-1. downloads the pinned diffusers sdist from PyPI and checks its SHA-256;
-2. `git apply --check`s, then applies, each patch of `upstream/patches/` in order, on a copy of the sdist;
-3. runs ruff with diffusers' own settings (the sdist's pyproject.toml) on the files the series touches;
-4. installs the pristine and the patched release into two temporary folders (`pip install --no-deps --target`);
-5. runs (a) the tests the series adds, against the patched release, with the tiny tokenizer those tests load from
-   the Hub written into a temporary Hub cache (`upstream/hub_cache.py`), and (b) `upstream/tests/
-   test_patched_equivalence.py`: the patched methods against `diffusers_scaled`, the patched pipelines' outputs
-   against the pristine release's.
+1. downloads the pinned diffusers sdist from PyPI and checks its SHA-256, and extracts it once as the pristine tree;
+2. bisectability: in one copy of the sdist, applies the patches of `upstream/patches/` one by one (`git apply
+   --check`, then `git apply`) and, after each, runs the tests that patch adds or changes against that prefix of the
+   series (diffusers imported from the copy's `src/`); after the last one, all the tests the series adds;
+3. failing first: for each bug fix (a patch whose subject starts with "Fix", after an optional "[Area]" tag), applies
+   only its test files to a copy of the pristine tree and runs them there: they must fail (pytest exit code 1, not a
+   collection error), and their failures are printed;
+4. runs ruff with diffusers' own settings (the sdist's pyproject.toml) on the files the series touches;
+5. runs `upstream/tests/test_patched_equivalence.py`: the patched methods against `diffusers_scaled`, the patched
+   pipelines' outputs against the pristine release's.
+
+diffusers' tests load a tiny tokenizer from the Hub: `upstream/hub_cache.py` writes one into a temporary Hub cache.
 
 Usage: `python upstream/check.py [--workdir DIR]` from the repository root; exits non-zero on the first failure.
 Everything happens in a temporary folder (or DIR, kept for inspection); the environment's own diffusers is not
@@ -60,12 +64,28 @@ def sha256(path: str) -> str:
 
 
 def touched_files(patches: list[str]) -> list[str]:
-    """Paths the series creates or modifies (the `+++ b/...` lines)."""
+    """Paths the patches create or modify (the `+++ b/...` lines)."""
     paths = []
     for patch in patches:
         with open(patch, encoding="utf-8") as f:
             paths += re.findall(r"^\+\+\+ b/(\S+)$", f.read(), flags=re.M)
     return sorted(set(paths))
+
+
+def test_files(patches: list[str]) -> list[str]:
+    """diffusers test modules the patches create or modify."""
+    return [path for path in touched_files(patches) if re.match(r"tests/.*test_[^/]*\.py$", path)]
+
+
+def subject(patch: str) -> str:
+    with open(patch, encoding="utf-8") as f:
+        match = re.search(r"^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n [^\n]*)*)", f.read(), flags=re.M)
+    return " ".join(match.group(1).split()) if match else os.path.basename(patch)
+
+
+def is_bug_fix(patch: str) -> bool:
+    """A bug fix's subject starts with "Fix", after an optional "[Area]" tag: "[Modular] Fix the ..."."""
+    return re.match(r"(\[[^\]]+\] )?Fix\b", subject(patch)) is not None
 
 
 def download_sdist(workdir: str) -> str:
@@ -89,20 +109,66 @@ def extract(sdist: str, destination: str) -> str:
     return os.path.join(destination, f"diffusers-{DIFFUSERS_VERSION}")
 
 
-def apply_series(tree: str) -> None:
-    if not PATCHES:
-        raise SystemExit(f"No patches in {os.path.join(UPSTREAM, 'patches')}.")
+def copy_tree(source: str, destination: str) -> str:
+    shutil.copytree(source, destination)
     # A repository of its own, so that `git apply` takes paths relative to the tree wherever the workdir is.
-    run(["git", "init", "-q"], cwd=tree)
-    for patch in PATCHES:
-        step(f"git apply --check {os.path.relpath(patch, ROOT)}")
-        run(["git", "apply", "--check", patch], cwd=tree)
-        run(["git", "apply", patch], cwd=tree)
+    run(["git", "init", "-q"], cwd=destination)
+    return destination
 
 
-def install(tree: str, target: str) -> None:
-    step(f"pip install --no-deps --target {target}")
-    run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", target, tree])
+def pytest(tree: str, tests: list[str], env: dict, *options: str) -> int:
+    """Runs diffusers test modules of `tree` against the diffusers of `tree/src`; returns pytest's exit code."""
+    # diffusers' tests are a package (`from ..testing_utils import ...`); the sdist ships tests/testing_utils.py
+    # without the __init__.py files of the repository.
+    for folder in {os.path.dirname(path) for path in tests} | {"tests"}:
+        while folder:
+            open(os.path.join(tree, folder, "__init__.py"), "a").close()
+            folder = os.path.dirname(folder)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tree, *options, *tests]
+    start = time.monotonic()
+    returncode = subprocess.run(cmd, cwd=tree, env=dict(env, PYTHONPATH=os.path.join(tree, "src"))).returncode
+    print(f"    ({time.monotonic() - start:.1f}s)", flush=True)
+    return returncode
+
+
+def check_prefixes(pristine: str, series_tree: str, env: dict) -> None:
+    """Applies the patches one by one to `series_tree` and runs each patch's own tests on that prefix; with the last
+    patch applied, runs all the series' tests (so that no patch breaks the tests of an earlier one)."""
+    copy_tree(pristine, series_tree)
+    for number, patch in enumerate(PATCHES, 1):
+        name = os.path.relpath(patch, ROOT)
+        step(f"prefix {number}/{len(PATCHES)}: git apply --check {name}")
+        run(["git", "apply", "--check", patch], cwd=series_tree)
+        run(["git", "apply", patch], cwd=series_tree)
+        tests = test_files(PATCHES if number == len(PATCHES) else [patch])
+        if not tests:
+            print("    no tests of its own", flush=True)
+            continue
+        what = "all the series' tests" if number == len(PATCHES) else "its tests"
+        step(f"prefix {number}/{len(PATCHES)}: {what}: {', '.join(tests)}")
+        if pytest(series_tree, tests, env) != 0:
+            raise SystemExit(f"{what[0].upper() + what[1:]} fail with patches 1-{number} applied.")
+
+
+def check_fixes_fail_first(pristine: str, unfixed_tree: str, env: dict) -> None:
+    """Runs each bug fix's tests on the pristine release (with the test files of the bug fixes only): they must
+    fail."""
+    fixes = [patch for patch in PATCHES if is_bug_fix(patch)]
+    copy_tree(pristine, unfixed_tree)
+    for patch in fixes:
+        if not test_files([patch]):
+            raise SystemExit(f"{os.path.relpath(patch, ROOT)} is a bug fix without a test.")
+        run(["git", "apply", "--include=tests/*", patch], cwd=unfixed_tree)
+    for patch in fixes:
+        name = os.path.relpath(patch, ROOT)
+        step(f"without its fix, the tests of {name} must fail on the pristine release:")
+        returncode = pytest(unfixed_tree, test_files([patch]), env, "--tb=line", "-rfE")
+        if returncode != 1:
+            raise SystemExit(
+                f"The tests of bug fix {name} must fail (pytest exit code 1) on the pristine release, without the "
+                f"fix; pytest exited with {returncode}."
+            )
+        step(f"ok: the tests of {name} fail without its fix")
 
 
 def main() -> None:
@@ -113,44 +179,36 @@ def main() -> None:
     os.makedirs(workdir, exist_ok=True)
     start = time.monotonic()
     try:
+        if not PATCHES:
+            raise SystemExit(f"No patches in {os.path.join(UPSTREAM, 'patches')}.")
         sdist = download_sdist(workdir)
         stock_tree = extract(sdist, os.path.join(workdir, "stock"))
-        patched_tree = extract(sdist, os.path.join(workdir, "patched"))
-        apply_series(patched_tree)
-        touched = touched_files(PATCHES)
+        hub = os.path.join(workdir, "hub")
+        hub_cache.populate(hub)
+        # Bytecode is cached inside the (temporary) diffusers trees: each later run in a tree compiles only what changed.
+        env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        env.update(HF_HUB_CACHE=hub, HF_HUB_OFFLINE="1")
+
+        patched_tree = os.path.join(workdir, "patched")
+        check_prefixes(stock_tree, patched_tree, env)
+        check_fixes_fail_first(stock_tree, os.path.join(workdir, "unfixed"), env)
 
         step("ruff with diffusers' settings on the files the series touches")
-        python_files = [path for path in touched if path.endswith(".py")]
+        python_files = [path for path in touched_files(PATCHES) if path.endswith(".py")]
         run([sys.executable, "-m", "ruff", "check", *python_files], cwd=patched_tree)
         run([sys.executable, "-m", "ruff", "format", "--check", *python_files], cwd=patched_tree)
 
-        stock_site, patched_site = os.path.join(workdir, "site-stock"), os.path.join(workdir, "site-patched")
-        install(stock_tree, stock_site)
-        install(patched_tree, patched_site)
-
-        hub = os.path.join(workdir, "hub")
-        hub_cache.populate(hub)
-        env = dict(os.environ, HF_HUB_CACHE=hub, HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
-
-        # diffusers' tests are a package (`from ..testing_utils import ...`); the sdist ships tests/testing_utils.py
-        # without the __init__.py files of the repository.
-        series_tests = [path for path in touched if re.match(r"tests/.*test_[^/]*\.py$", path)]
-        step(f"(a) the series' own tests against the patched release: {', '.join(series_tests)}")
-        for folder in {os.path.dirname(path) for path in series_tests} | {"tests"}:
-            while folder:
-                open(os.path.join(patched_tree, folder, "__init__.py"), "a").close()
-                folder = os.path.dirname(folder)
-        run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", patched_tree, *series_tests],
-            cwd=patched_tree,
-            env=dict(env, PYTHONPATH=patched_site),
-        )
-
-        step("(b) equivalence: patched release vs diffusers_scaled and vs the pristine release")
+        step("equivalence: patched release vs diffusers_scaled and vs the pristine release")
+        patched_src, stock_src = os.path.join(patched_tree, "src"), os.path.join(stock_tree, "src")
         run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "upstream/tests"],
             cwd=ROOT,
-            env=dict(env, PYTHONPATH=os.pathsep.join([patched_site, ROOT]), DIFFUSERS_STOCK_PATH=stock_site),
+            env=dict(
+                env,
+                PYTHONPATH=os.pathsep.join([patched_src, ROOT]),
+                DIFFUSERS_STOCK_PATH=stock_src,
+                PYTHONDONTWRITEBYTECODE="1",  # nothing written into the repository
+            ),
         )
         step(f"upstream check passed in {time.monotonic() - start:.0f}s")
     finally:

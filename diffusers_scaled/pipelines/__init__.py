@@ -37,6 +37,16 @@ READY_CLASSES: dict[str, tuple[str, str]] = {
     ),
     "ScaledFluxPipeline": ("pipeline_scaled_flux", "FluxPipeline"),
     "ScaledFluxImg2ImgPipeline": ("pipeline_scaled_flux_img2img", "FluxImg2ImgPipeline"),
+    "ScaledFlux2Pipeline": ("pipeline_scaled_flux2", "Flux2Pipeline"),
+    "ScaledQwenImagePipeline": ("pipeline_scaled_qwenimage", "QwenImagePipeline"),
+    "ScaledQwenImageImg2ImgPipeline": ("pipeline_scaled_qwenimage_img2img", "QwenImageImg2ImgPipeline"),
+    "ScaledQwenImageEditPipeline": ("pipeline_scaled_qwenimage_edit", "QwenImageEditPipeline"),
+    "ScaledZImagePipeline": ("pipeline_scaled_z_image", "ZImagePipeline"),
+    "ScaledZImageImg2ImgPipeline": ("pipeline_scaled_z_image_img2img", "ZImageImg2ImgPipeline"),
+    "ScaledWanPipeline": ("pipeline_scaled_wan", "WanPipeline"),
+    "ScaledWanImageToVideoPipeline": ("pipeline_scaled_wan_i2v", "WanImageToVideoPipeline"),
+    "ScaledLTXPipeline": ("pipeline_scaled_ltx", "LTXPipeline"),
+    "ScaledLTXImageToVideoPipeline": ("pipeline_scaled_ltx_image2video", "LTXImageToVideoPipeline"),
 }
 
 __all__ = list(READY_CLASSES)

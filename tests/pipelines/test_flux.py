@@ -8,6 +8,7 @@ tiny pipelines have no text encoders), where both paths run the same operations 
 import numpy as np
 import pytest
 import torch
+from _compare import assert_images_equal
 from diffusers import FluxImg2ImgPipeline, FluxPipeline
 from fixtures import flux_components, flux_prompt_embeds, generator, make_pil_images
 
@@ -50,10 +51,7 @@ def test_decode_packed_latents_equals_pipeline_output(pipe, output_type):
     expected = generate(pipe, output_type)
     with torch.no_grad():
         images = pipe.decode_latents(latents, height=HEIGHT, width=WIDTH, output_type=output_type)
-    if output_type == "np":
-        assert np.array_equal(images, expected)
-    else:
-        assert torch.equal(images, expected)
+    assert_images_equal(images, expected)
 
 
 def test_decode_unpacked_latents_equals_pipeline_output(pipe):

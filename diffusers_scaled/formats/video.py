@@ -1,0 +1,371 @@
+"""The video latent formats: one `VideoFormat` per pipeline family, each checked against its stock pipelines by the
+test named in `VIDEO_PROVEN`.
+
+Every video VAE here works on 5-D tensors, `(batch, channels, frames, height, width)`; the pipelines pre- and
+post-process with their `video_processor` (`postprocess_video` gives the stock form of `.frames`). What differs per
+family (see /docs/latent-spaces.md, "Video"):
+
+| format          | statistics (read from)                              | `decode` (stock order)           | denoiser layout                  |
+| --------------- | --------------------------------------------------- | -------------------------------- | -------------------------------- |
+| `WAN`           | `vae.config.latents_mean/std`                       | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
+| `LTX`           | `vae.latents_mean/std` buffers, `config.scaling_factor` | `x * std / f + mean` (+ decode noise) | packed `(B, F*H*W/p^2/pt, C*pt*p^2)` |
+| `HUNYUAN_VIDEO` | `vae.config.scaling_factor`                          | `x / f`                           | `(B, C, F, H, W)`                |
+| `COGVIDEOX`     | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, F, C, H, W)`                |
+| `MOCHI`         | `vae.config.latents_mean/std`, `scaling_factor`      | `x * std / f + mean`              | `(B, C, F, H, W)`                |
+
+What `encode_latents` takes depends on the pipeline: a video for the text-/video-to-video ones (`preprocess_video`, as
+`WanVideoToVideoPipeline`), the conditioning image for the image-to-video ones (the image as the first frame, zero
+frames after it up to `num_frames` for Wan 2.1 i2v), returning the clean latents their `prepare_latents` computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from ._base import LatentFormat, checked_image
+from ._layouts import Layout
+from ._statistics import ConfigScaling, ReciprocalStdScaling
+
+
+# layouts ----------------------------------------------------------------------------------------------------------
+
+
+__all__ = ["WAN", "WAN_I2V", "LTX", "HUNYUAN_VIDEO", "COGVIDEOX", "MOCHI", "VideoFormat"]
+
+
+class VideoLayout(Layout):
+    """5-D latents, `(batch, channels, frames, height, width)`, the same for the VAE and the denoiser."""
+
+    name = "video"
+    description = "`(batch, channels, frames, h, w)`"
+
+    def unpacked_ndim(self, pipe) -> int:
+        return 5
+
+    def unpacked_channels(self, pipe) -> int | None:
+        config = pipe.vae.config
+        return getattr(config, "z_dim", None) or getattr(config, "latent_channels", None)
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        return latents
+
+
+class LTXPacking(VideoLayout):
+    """LTX's packing into `patch_size_t x patch_size x patch_size` tokens, with the pipeline's
+    `_pack_latents(latents, patch_size, patch_size_t)` and `_unpack_latents(latents, frames, h, w, patch_size,
+    patch_size_t)`; unpacking needs the latent frame count, height and width, from the call's `num_frames`, `height`
+    and `width`."""
+
+    name = "ltx-packed"
+    packs = True
+    description = "packed: `(batch, f/pt * h/p * w/p, channels * pt * p * p)`; unpacked `(batch, channels, f, h, w)`"
+
+    def is_packed(self, latents: torch.Tensor) -> bool:
+        return isinstance(latents, torch.Tensor) and latents.ndim == 3
+
+    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return pipe._pack_latents(latents, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if not self.is_packed(latents):
+            return latents
+        missing = [
+            name for name, value in (("height", height), ("width", width), ("num_frames", num_frames)) if value is None
+        ]
+        if missing:
+            raise ValueError(
+                f"Packed LTX latents (shape {tuple(latents.shape)}) need the call's `height`, `width` and `num_frames` "
+                f"to be unpacked; {', '.join(f'`{name}`' for name in missing)} missing."
+            )
+        spatial, temporal = pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio
+        patch, patch_t = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+        frames, rows, columns = (num_frames - 1) // temporal + 1, height // spatial, width // spatial
+        channels = self.unpacked_channels(pipe)
+        expected = (frames // patch_t * (rows // patch) * (columns // patch), channels * patch_t * patch * patch)
+        if tuple(latents.shape[1:]) != expected:
+            raise ValueError(
+                f"Packed LTX latents for num_frames={num_frames}, height={height}, width={width} have shape (batch, "
+                f"{expected[0]}, {expected[1]}); got {tuple(latents.shape)}. Pass the `num_frames`, `height` and "
+                "`width` of the call that produced them."
+            )
+        return pipe._unpack_latents(latents, frames, rows, columns, patch, patch_t)
+
+
+class FramesFirst(VideoLayout):
+    """CogVideoX's transformer layout, `(batch, frames, channels, height, width)`, the form `output_type="latent"`
+    returns, treated as its packed form: `unpack` permutes it to the VAE's `(batch, channels, frames, height, width)`,
+    as the stock `decode_latents` does first (every 5-D input is taken to be frames-first), and `pack` permutes back,
+    as the stock `prepare_latents` does after encoding."""
+
+    name = "frames-first"
+    packs = True
+    description = (
+        "packed (the transformer's): `(batch, frames, channels, h, w)`; unpacked `(batch, channels, frames, h, w)`"
+    )
+
+    def is_packed(self, latents: torch.Tensor) -> bool:
+        return isinstance(latents, torch.Tensor) and latents.ndim == 5
+
+    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return latents.permute(0, 2, 1, 3, 4)
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if getattr(pipe.transformer.config, "patch_size_t", None) is not None:
+            # CogVideoX 1.5 pads its latents with frames the stock `__call__` drops before decoding; not covered yet.
+            raise ValueError(
+                f"{type(pipe).__name__} has a CogVideoX 1.5 transformer (`patch_size_t` set): its padded latents are "
+                "not covered by `decode_latents` yet; only CogVideoX 1.0 latents are."
+            )
+        return latents.permute(0, 2, 1, 3, 4) if self.is_packed(latents) else latents
+
+
+VIDEO = VideoLayout()
+LTX_PACKED = LTXPacking()
+FRAMES_FIRST = FramesFirst()
+
+
+# statistics -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LTXBufferScaling:
+    r"""
+    LTX's per-channel statistics, kept as registered buffers on the VAE (`vae.latents_mean`, `vae.latents_std`), with
+    `vae.config.scaling_factor`, in the order of `LTXPipeline._normalize_latents` / `_denormalize_latents`.
+
+    The stock image-to-video pipeline normalizes its condition without the scaling factor (`_normalize_latents` is
+    called with its default `scaling_factor=1.0`) while decoding divides by it; `scale` follows the former and
+    `unscale` the latter, so both match the stock pipelines exactly. Released LTX checkpoints have `scaling_factor=1.0`,
+    where the two agree.
+    """
+
+    latents_mean: torch.Tensor
+    latents_std: torch.Tensor
+    scaling_factor: float
+
+    description = "`vae.latents_mean`/`vae.latents_std` buffers and `scaling_factor` in `vae.config`"
+
+    @classmethod
+    def from_vae(cls, vae) -> "LTXBufferScaling":
+        return cls(vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+
+    def _stats(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if latents.ndim != 5 or latents.shape[1] != self.latents_mean.numel():
+            raise ValueError(
+                f"`latents` must be (batch, {self.latents_mean.numel()}, frames, height, width) to match the VAE's "
+                f"`latents_mean`/`latents_std`; got shape {tuple(latents.shape)}."
+            )
+        mean = self.latents_mean.view(1, -1, 1, 1, 1).to(latents.device, latents.dtype)
+        std = self.latents_std.view(1, -1, 1, 1, 1).to(latents.device, latents.dtype)
+        return mean, std
+
+    def scale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw VAE latents -> denoiser latents: `(z - mean) * 1.0 / std`, as `LTXImageToVideoPipeline.prepare_latents`."""
+        mean, std = self._stats(latents)
+        return (latents - mean) * 1.0 / std
+
+    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denoiser latents -> raw VAE latents: `x * std / scaling_factor + mean`."""
+        mean, std = self._stats(latents)
+        return latents * std / self.scaling_factor + mean
+
+
+@dataclass(frozen=True)
+class ReciprocalFactorScaling:
+    r"""
+    CogVideoX's scaling: decoding multiplies by the reciprocal of `vae.config.scaling_factor` (`1 / f * x`), encoding
+    multiplies by the factor (`f * z`) or, for checkpoints whose config sets `invert_scale_latents` (CogVideoX 1.5
+    image-to-video), by its reciprocal, as `CogVideoXImageToVideoPipeline.prepare_latents` does.
+    """
+
+    scaling_factor: float
+    invert_on_encode: bool = False
+
+    description = "`scaling_factor` (and `invert_scale_latents`) in `vae.config`"
+
+    @classmethod
+    def from_vae(cls, vae, honour_invert_scale_latents: bool = False) -> "ReciprocalFactorScaling":
+        invert = honour_invert_scale_latents and bool(getattr(vae.config, "invert_scale_latents", False))
+        return cls(vae.config.scaling_factor, invert)
+
+    def scale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw VAE latents -> denoiser latents."""
+        if self.invert_on_encode:
+            return 1 / self.scaling_factor * latents
+        return self.scaling_factor * latents
+
+    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denoiser latents -> raw VAE latents."""
+        return 1 / self.scaling_factor * latents
+
+
+# formats ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoFormat(LatentFormat):
+    r"""
+    A latent format whose VAE encodes and decodes videos, `(batch, 3, frames, height, width)` pixels.
+
+    Args (besides [`LatentFormat`]'s):
+        condition (`str`, *optional*, defaults to `"video"`):
+            What `encode_latents` takes, as the family's stock conditioned pipeline does: `"video"` (a video, through
+            `video_processor.preprocess_video`), `"image"` (an image encoded as a one-frame video) or `"image_padded"`
+            (Wan 2.1 image-to-video: the image followed by black frames, `num_frames` in all; a pipeline whose config
+            sets `expand_timesteps`, Wan 2.2 TI2V, encodes the image alone).
+    """
+
+    layout: Layout = VIDEO
+    condition: str = "video"
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        return self.layout.unpack(pipe, latents, height, width, num_frames)
+
+    def processor(self, pipe):
+        return pipe.video_processor
+
+    def check_input(self, pipe, video, height, width):
+        """`encode_latents`' input: an image (batch) for the image-conditioned formats, a video (batch) otherwise."""
+        if self.condition != "video":
+            return checked_image(video, pipe.vae, self.processor(pipe), height, width)
+        processor = self.processor(pipe)
+        if isinstance(video, list) and video and all(isinstance(v, list) for v in video):
+            # a batch of videos, each a list of frames
+            return [checked_image(v, pipe.vae, processor, height, width) for v in video]
+        if isinstance(video, list):
+            return checked_image(video, pipe.vae, processor, height, width)  # one video: its frames
+        if isinstance(video, (np.ndarray, torch.Tensor)) and video.ndim in (4, 5):
+            return video  # (frames, ...) or (batch, frames, ...): `preprocess_video` reads both
+        raise TypeError(
+            "`video` must be a list of frames (PIL images or arrays), a list of such lists (a batch), or a 4-D/5-D "
+            "np.ndarray or torch.Tensor ((frames, ...) or (batch, frames, ...)); got "
+            f"{type(video).__name__}{tuple(getattr(video, 'shape', ()))}."
+        )
+
+    def check_pixels(self, pipe, pixels: torch.Tensor) -> None:
+        """The preprocessed clip just before the VAE: (batch, 3, frames, height, width)."""
+        if pixels.ndim != 5 or pixels.shape[1] != 3 or 0 in pixels.shape:
+            raise ValueError(
+                "`video` must give (batch, 3, frames, height, width) pixels after the pipeline's `video_processor`; "
+                f"got shape {tuple(pixels.shape)}."
+            )
+
+    def preprocess(self, pipe, video, height, width, device, num_frames=None) -> torch.Tensor:
+        processor = self.processor(pipe)
+        if self.condition == "video":
+            return processor.preprocess_video(video, height=height, width=width).to(device, torch.float32)
+        image = processor.preprocess(video, height=height, width=width).to(device, torch.float32)
+        image = image.unsqueeze(2)  # (batch, channels, 1, height, width)
+        if self.condition == "image" or getattr(pipe.config, "expand_timesteps", False):
+            return image
+        if num_frames is None:
+            raise ValueError(
+                f"{type(pipe).__name__} encodes its condition image followed by black frames, `num_frames` in all; "
+                "pass the `num_frames` of the generation."
+            )
+        temporal = pipe.vae_scale_factor_temporal
+        if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % temporal:
+            raise ValueError(
+                f"`num_frames` must be a positive integer with `num_frames - 1` divisible by {temporal} (the VAE's "
+                f"temporal compression); got {num_frames!r}."
+            )
+        batch, channels, _, rows, columns = image.shape
+        return torch.cat([image, image.new_zeros(batch, channels, num_frames - 1, rows, columns)], dim=2)
+
+    def vae_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels
+
+    def vae_output(self, decoded: torch.Tensor) -> torch.Tensor:
+        return decoded
+
+    def postprocess(self, pipe, decoded: torch.Tensor, output_type: str):
+        return self.processor(pipe).postprocess_video(decoded, output_type=output_type)
+
+
+@dataclass(frozen=True)
+class LTXFormat(VideoFormat):
+    r"""
+    LTX-Video: packed latents, and a decoder that (from LTX-Video 0.9.1, `vae.config.timestep_conditioning`) takes a
+    timestep and latents mixed with noise, as `LTXPipeline.__call__` does before decoding:
+    `(1 - decode_noise_scale) * latents + decode_noise_scale * noise`, the noise drawn from `generator`.
+    """
+
+    def vae_decode_inputs(self, pipe, raw, generator=None, decode_timestep=0.0, decode_noise_scale=None):
+        """Raw latents -> (the VAE decoder's latents, its extra keyword arguments), as the stock `__call__`."""
+        if not pipe.vae.config.timestep_conditioning:
+            return raw, {}
+        batch_size = raw.shape[0]
+        noise = randn_tensor(raw.shape, generator=generator, device=raw.device, dtype=raw.dtype)
+        if not isinstance(decode_timestep, list):
+            decode_timestep = [decode_timestep] * batch_size
+        if decode_noise_scale is None:
+            decode_noise_scale = decode_timestep
+        elif not isinstance(decode_noise_scale, list):
+            decode_noise_scale = [decode_noise_scale] * batch_size
+        timestep = torch.tensor(decode_timestep, device=raw.device, dtype=raw.dtype)
+        scale = torch.tensor(decode_noise_scale, device=raw.device, dtype=raw.dtype)[:, None, None, None, None]
+        return (1 - scale) * raw + scale * noise, {"temb": timestep}
+
+
+WAN = VideoFormat(
+    name="Wan 2.1/2.2",
+    formula="`(z - mean) * (1 / std)`",
+    statistics=ReciprocalStdScaling,
+    sample_mode="argmax",
+    conditioned_by="WanVideoToVideoPipeline.prepare_latents",
+)
+WAN_I2V = VideoFormat(
+    name="Wan 2.1/2.2 image-to-video",
+    formula="`(z - mean) * (1 / std)` of the image and black frames (Wan 2.2 TI2V: the image alone)",
+    statistics=ReciprocalStdScaling,
+    sample_mode="argmax",
+    condition="image_padded",
+    conditioned_by="WanImageToVideoPipeline.prepare_latents",
+)
+LTX = LTXFormat(
+    name="LTX-Video",
+    formula="`(z - mean) * 1.0 / std` (decode: `x * std / f + mean`), then packed",
+    statistics=LTXBufferScaling,
+    layout=LTX_PACKED,
+    condition="image",
+    conditioned_by="LTXImageToVideoPipeline.prepare_latents",
+)
+HUNYUAN_VIDEO = VideoFormat(
+    name="HunyuanVideo",
+    formula="`f * z`",
+    statistics=ConfigScaling,
+    sample_mode="argmax",
+    condition="image",
+    conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
+)
+COGVIDEOX = VideoFormat(
+    name="CogVideoX",
+    formula="`f * z`, frames before channels",
+    statistics=ReciprocalFactorScaling,
+    layout=FRAMES_FIRST,
+    condition="video",
+    conditioned_by="CogVideoXVideoToVideoPipeline.prepare_latents",
+)
+MOCHI = VideoFormat(
+    name="Mochi",
+    formula="`(z - mean) * f / std`",
+    statistics=ConfigScaling,
+)
+
+
+# pipeline class name -> (format, the test that proves it); merged into `_table.PROVEN`.
+VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
+    "WanPipeline": (WAN, "tests/formats/test_video_wan.py"),
+    "WanVideoToVideoPipeline": (WAN, "tests/formats/test_video_wan.py"),
+    "WanImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_wan.py"),
+    "LTXPipeline": (LTX, "tests/formats/test_video_ltx.py"),
+    "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
+    "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
+    "CogVideoXPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
+    "CogVideoXVideoToVideoPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
+    "MochiPipeline": (MOCHI, "tests/formats/test_video_families.py"),
+}

@@ -1,0 +1,27 @@
+"""Helpers for the video format tests: the stock twin of a scaled pipeline and the transformer's first input during a
+stock call."""
+
+from __future__ import annotations
+
+import torch
+
+
+def stock_twin(pipe, stock_class):
+    """The stock pipeline class on the same component objects as `pipe`."""
+    names = set(stock_class._get_signature_keys(stock_class)[0])
+    twin = stock_class(**{name: component for name, component in pipe.components.items() if name in names})
+    twin.set_progress_bar_config(disable=True)
+    return twin
+
+
+def first_transformer_input(pipe, call) -> torch.Tensor:
+    """`hidden_states` of `pipe.transformer`'s first call during `call()` (a forward pre-hook, torch's own hook)."""
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["hidden_states"].clone()), with_kwargs=True
+    )
+    try:
+        call()
+    finally:
+        hook.remove()
+    return seen[0]

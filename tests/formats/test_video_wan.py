@@ -1,0 +1,126 @@
+"""Wan 2.1/2.2 (`formats.video.WAN`, `WAN_I2V`) against the stock Wan pipelines' `__call__`.
+
+Wan's VAE keeps per-channel `latents_mean`/`latents_std` in its config (non-trivial in the fixture); the pipelines
+decode `latents / (1 / std) + mean` and encode the i2v condition `(z - mean) * (1 / std)`. All in float32 on CPU with
+tiny components (prompt embeddings passed directly), where both paths run the same operations: bitwise.
+
+The encode checks read what the stock `__call__` feeds its transformer (a forward pre-hook, torch's documented hook):
+for i2v the condition channels of the first step's input; for video-to-video, with a scheduler whose `scale_noise` is
+the identity, the clean video latents.
+"""
+
+import numpy as np
+import pytest
+import torch
+from _compare import assert_same_frames
+from _video import first_transformer_input, stock_twin
+from diffusers import (
+    FlowMatchEulerDiscreteScheduler,
+    WanImageToVideoPipeline,
+    WanPipeline,
+    WanVideoToVideoPipeline,
+)
+from fixtures import generator, make_pil_images, video_prompt_embeds, wan_components
+
+from diffusers_scaled import ScaledWanImageToVideoPipeline, ScaledWanPipeline, scaled
+
+
+HEIGHT, WIDTH, FRAMES = 16, 32, 5  # not square, so that a height/width mix-up fails; (5 - 1) % 4 == 0
+
+
+class NoNoiseScheduler(FlowMatchEulerDiscreteScheduler):
+    """`scale_noise` returns the clean sample: the video-to-video pipeline's transformer then sees its clean latents."""
+
+    def scale_noise(self, sample, timestep, noise=None):
+        return sample
+
+
+def make(pipeline_class, **kwargs):
+    pipe = pipeline_class(**wan_components(**kwargs))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def generate(pipe, output_type, **inputs):
+    inputs = {"height": HEIGHT, "width": WIDTH, "num_inference_steps": 2, **inputs}
+    if "video" not in inputs:  # video-to-video takes its frame count from the video
+        inputs.setdefault("num_frames", FRAMES)
+    embeds = video_prompt_embeds(32)["prompt_embeds"]
+    return pipe(prompt_embeds=embeds, guidance_scale=1.0, generator=generator(0), output_type=output_type, **inputs)
+
+
+@pytest.fixture(scope="module")
+def t2v():
+    return make(ScaledWanPipeline)
+
+
+@pytest.fixture(scope="module")
+def i2v():
+    return make(ScaledWanImageToVideoPipeline, image_to_video=True)
+
+
+@pytest.fixture(scope="module")
+def stock_t2v(t2v):
+    """The stock pipeline's `.frames` for each `output_type`, one call each (same seed)."""
+    stock = stock_twin(t2v, WanPipeline)
+    return {output_type: generate(stock, output_type).frames for output_type in ("latent", "np", "pt", "pil")}
+
+
+def test_scaled_gives_the_ready_classes():
+    assert scaled(WanPipeline) is ScaledWanPipeline
+    assert scaled(WanImageToVideoPipeline) is ScaledWanImageToVideoPipeline
+
+
+@pytest.mark.parametrize("output_type", ["np", "pt", "pil"])
+def test_decode_equals_stock_frames(t2v, stock_t2v, output_type):
+    latents = stock_t2v["latent"]
+    assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    with torch.no_grad():
+        frames = t2v.decode_latents(latents, output_type=output_type)
+    assert_same_frames(frames, stock_t2v[output_type], output_type)
+
+
+def test_scaled_class_generates_as_stock(t2v, stock_t2v):
+    assert np.array_equal(generate(t2v, "np").frames, stock_t2v["np"])
+
+
+def test_i2v_decode_equals_stock_frames(i2v):
+    output_type = "np"  # the other forms share the post-processing checked above
+    stock = stock_twin(i2v, WanImageToVideoPipeline)
+    image = make_pil_images(1, (WIDTH, HEIGHT))[0]
+    latents = generate(stock, "latent", image=image).frames
+    expected = generate(stock, output_type, image=image).frames
+    with torch.no_grad():
+        frames = i2v.decode_latents(latents, output_type=output_type)
+    assert_same_frames(frames, expected, output_type)
+
+
+def test_i2v_encode_equals_stock_condition(i2v):
+    stock = stock_twin(i2v, WanImageToVideoPipeline)
+    image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
+    seen = first_transformer_input(stock, lambda: generate(stock, "latent", image=image))
+    # The transformer's input: noise latents (16 channels), the frame mask (4), the condition latents (16).
+    condition = seen[:, 16 + 4 :]
+    with torch.no_grad():
+        latents = i2v.encode_latents(image, height=HEIGHT, width=WIDTH, num_frames=FRAMES)
+    assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(latents, condition)
+
+
+def test_i2v_encode_needs_num_frames(i2v):
+    image = make_pil_images(1, (WIDTH, HEIGHT))[0]
+    with pytest.raises(ValueError, match="num_frames"):
+        i2v.encode_latents(image, height=HEIGHT, width=WIDTH)
+    with pytest.raises(ValueError, match="num_frames"):
+        i2v.encode_latents(image, height=HEIGHT, width=WIDTH, num_frames=6)
+
+
+def test_video_encode_equals_stock_video_to_video_latents(t2v):
+    stock = stock_twin(t2v, WanVideoToVideoPipeline)
+    stock.scheduler = NoNoiseScheduler(shift=7.0)
+    video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
+    seen = first_transformer_input(stock, lambda: generate(stock, "latent", video=video, strength=0.5))
+    with torch.no_grad():
+        latents = t2v.encode_latents(video, height=HEIGHT, width=WIDTH)
+    assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(latents, seen)
