@@ -8,7 +8,7 @@ classes here compose the same tables, read and never changed, with this package'
     pipeline's class -> its stock class -> family in diffusers' tables -> the task's stock class -> its scaled class
 
 The task's scaled class is the registered one (the package's ready class first, then a user's own) or, where none is
-registered, the one [`scaled`] makes. So a family gets task switching as soon as diffusers lists it and the classes can
+registered, the one [`scaled`] makes (which refuses a pipeline whose latent format no test proves). So a family gets task switching as soon as diffusers lists it and the classes can
 be scaled, and a ready class added later is picked up without a change here.
 """
 
@@ -133,7 +133,8 @@ class _AutoScaledTaskPipeline:
 
         Raises:
             `ValueError`: diffusers' AutoPipeline has no pipeline of the task for the family.
-            `TypeError`: the task's pipeline class cannot be scaled (it has no VAE or no image processor).
+            `TypeError`: the task's pipeline class cannot be scaled (no VAE, no image processor, or a latent format
+                no test proves yet: `scaled()`'s message).
         """
         if not isinstance(pipeline, DiffusionPipeline):
             raise TypeError(f"`pipeline` must be a DiffusionPipeline, got {type(pipeline).__name__}.")

@@ -9,6 +9,7 @@ operations in the same order on CPU in float32).
 
 import inspect
 import json
+import re
 
 import diffusers
 import numpy as np
@@ -54,6 +55,7 @@ from diffusers_scaled import (
     get_scaled_pipeline_class,
     get_stock_pipeline_class,
     pipelines,
+    scaled,
 )
 from diffusers_scaled.auto_pipeline import task_class
 
@@ -70,8 +72,8 @@ TABLE = {
     AutoScaledPipelineForInpainting: "AUTO_INPAINT_PIPELINES_MAPPING",
 }
 
-# family: (stock text-to-image class, components, prompt inputs, ready classes along the trip; None: no ready class,
-# the one `scaled()` makes)
+# family: (stock text-to-image class, components, prompt inputs, ready classes along the trip; None: no ready class
+# and no proven latent format, so no scaled class)
 FAMILIES = {
     "sd": (
         StableDiffusionPipeline,
@@ -137,6 +139,12 @@ def test_round_trip_keeps_scaled_class_shares_components_and_generates_like_stoc
     pipe = get_scaled_pipeline_class(stock_class)(**parts)
     for (ours, theirs), expected in zip(TRIP, ready):
         stock = theirs.from_pipe(stock)
+        if expected is None:
+            # no ready class, and `scaled()` refuses a pipeline whose latent format no test proves (SD3 and Flux
+            # inpainting): the switch says so rather than return a class that might not be exact
+            with pytest.raises(TypeError, match="has no proven latent format"):
+                ours.from_pipe(pipe)
+            continue
         switched = ours.from_pipe(pipe)
         assert isinstance(switched, ScaledLatentsMixin)
         assert get_stock_pipeline_class(type(switched)) is type(stock)
@@ -197,9 +205,19 @@ def test_every_ready_family_switches_as_diffusers_does(task):
                 with pytest.raises(ValueError, match="has no .* pipeline for the"):
                     task_class(ready, TABLE[task])
             continue
+        ready_target = [c for c in ready_classes() if get_stock_pipeline_class(c) is target]
+        if not ready_target and target is not stock:
+            try:
+                made = scaled(target)
+            except TypeError as error:  # no proven latent format: the switch raises what `scaled()` raises
+                with pytest.raises(TypeError, match=re.escape(str(error)[:60])):
+                    task_class(ready, TABLE[task])
+                continue
+            assert task_class(ready, TABLE[task]) is made
+            checked += 1
+            continue
         switched = task_class(ready, TABLE[task])
         assert get_stock_pipeline_class(switched) is target
-        ready_target = [c for c in ready_classes() if get_stock_pipeline_class(c) is target]
         assert switched is (ready if target is stock else ready_target[0] if ready_target else switched)
         checked += 1
     assert checked >= 4  # at least SD, SDXL, SD3, Flux
