@@ -918,7 +918,12 @@ def wan_components(image_to_video: bool = False) -> dict:
     )
     components = _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
     if image_to_video:
-        from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModelWithProjection
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+        try:  # transformers 5: the PIL processor has its own name (the default one needs torchvision)
+            from transformers import CLIPImageProcessorPil
+        except ImportError:  # transformers 4: the default processor is the PIL one
+            from transformers import CLIPImageProcessor as CLIPImageProcessorPil
 
         torch.manual_seed(0)
         vision_config = CLIPVisionConfig(

@@ -159,6 +159,8 @@ def test_errors_name_the_argument():
 @pytest.mark.parametrize("name", diffusers_scaled.pipelines.READY_CLASSES)
 def test_ready_class_table_matches_the_modules(name):
     module, stock_name = diffusers_scaled.pipelines.READY_CLASSES[name]
+    if not hasattr(diffusers, stock_name):
+        pytest.skip(f"{name} extends {stock_name}, which diffusers {diffusers.__version__} does not have")
     cls = diffusers_scaled.pipelines.ready_class_named(name)
     assert cls.__name__ == name and cls.__module__ == f"diffusers_scaled.pipelines.{module}"
     assert get_stock_pipeline_class(cls) is getattr(diffusers, stock_name)
