@@ -156,13 +156,14 @@ class LatentsCodecMixin:
         checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
-        vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-        # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
-        # raw latents back to the working dtype, then scaled in it.
-        pixels = fmt.vae_input(pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype))
+        upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+        # The img2img pipelines' order: pixels to the working dtype, then up to float32 if the VAE is upcast; raw
+        # latents back to the working dtype, then scaled in it.
+        pixels = fmt.vae_input(pixels.to(dtype).to(torch.float32 if upcast else vae_dtype))
         if fmt.encodes_one_by_one and not isinstance(generator, list):
             generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
-        latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
+        compiled = self._compiled(self.vae)
+        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
         latents = fmt.scale(self, latents, self.latent_scaling)
         return fmt.pack(self, latents) if packed else latents
 
@@ -204,7 +205,10 @@ class LatentsCodecMixin:
                 Whether to return an [`~pipelines.ImagePipelineOutput`] instead of the images alone.
             height (`int`, *optional*):
                 Height in pixels of the image packed latents stand for, the `height` given to the pipeline call.
-                Required for packed latents, unused otherwise.
+                Required for packed latents. For PixArt and Sana, whose pipelines generate at an aspect-ratio bin near
+                the requested size (`use_resolution_binning=True`, their default), the `height` given to the call: the
+                decoded image is resized and cropped back to `height` x `width` as their `__call__` does (without
+                `height` and `width` it keeps the bin's size). Unused otherwise.
             width (`int`, *optional*):
                 Width in pixels, as `height`.
             num_frames (`int`, *optional*):
@@ -231,6 +235,7 @@ class LatentsCodecMixin:
         """
         fmt = self.latent_format
         checks.check_output_type(output_type)
+        fmt.check_requested_size(height, width)
         latents = fmt.unpack(self, latents, height, width, num_frames)
         _validation.check_latents(
             latents, self.vae, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
@@ -241,12 +246,13 @@ class LatentsCodecMixin:
         # raised "Can't call numpy() on Tensor that requires grad" here).
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
             device, vae_dtype = _vae.placement(self.vae)
-            vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-            latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
+            upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+            latents = latents.to(device=device, dtype=torch.float32 if upcast else vae_dtype)
             raw = fmt.unscale(self, latents, self.latent_scaling)
             raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
-            image = _vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae), **decode_kwargs)
-            image = fmt.vae_output(image)
+            compiled = self._compiled(self.vae)
+            image = _vae.decode_finite(self.vae, vae_dtype, upcast, raw, generator, compiled, **decode_kwargs)
+            image = fmt.to_requested_size(self, fmt.vae_output(image), height, width)
             image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

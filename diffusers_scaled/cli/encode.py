@@ -51,7 +51,8 @@ def run(args) -> int:
 
     scaling = index["scaling"]
     what = f"scaled with {LatentScaling.from_dict(scaling).describe()}" if scaling else "raw (unscaled)"
-    _common.say(
-        f"{index['num_images']} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}"
-    )
+    encoded = index["num_images"] - len(index["skipped"])
+    _common.say(f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}")
+    if index["skipped"]:
+        _common.say(f'{len(index["skipped"])} unreadable images skipped (listed in cache.json, "skipped")')
     return 0

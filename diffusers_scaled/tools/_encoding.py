@@ -7,17 +7,25 @@ while it decodes and resizes); the images and their order are the same with or w
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import PIL.Image
 import torch
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .. import checks
 from ..scaling import LatentScaling
 from ..vae_codec import VaeCodec, vae_scale_factor
 from . import _assets, _data
+
+
+LOGGER = logging.getLogger("diffusers_scaled.tools")
 
 
 def check_encoding_arguments(sample_mode, batch_size, resolution, num_workers) -> None:
@@ -67,28 +75,84 @@ def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int,
     return _data.fit(original, resolution), original.size
 
 
-Batch = tuple[list[PIL.Image.Image], list[tuple[int, int]]]
+class Batch(NamedTuple):
+    """A batch as read: the images of its readable items, their original `(width, height)` and positions in the batch,
+    and the items skipped as unreadable files (`(position, path, reason)`; only with `skip_bad_images`)."""
+
+    images: list[PIL.Image.Image]
+    sizes: list[tuple[int, int]]
+    positions: list[int]
+    skipped: list[tuple[int, str, str]]
+
+
+class _Unreadable(NamedTuple):
+    path: str
+    reason: str
+
+
+def _read(item, resolution: int | None, skip_bad_images: bool):
+    """`read_item`, with an image file that cannot be read named in the error, or skipped (`_Unreadable`)."""
+    try:
+        return read_item(item, resolution)
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError... for bad files
+        if not isinstance(item, (str, os.PathLike)):
+            raise  # an in-memory item: not a file to skip
+        path, reason = os.fspath(item), f"{type(error).__name__}: {error}"
+        if skip_bad_images:
+            return _Unreadable(path, reason)
+        raise ValueError(
+            f"Cannot read the image file `{path}` ({reason}). Fix or remove it, or skip unreadable images with "
+            "`skip_bad_images=True` (command line: `--skip-bad-images`): each is then logged and recorded."
+        ) from error
+
+
+def _collect(results: list) -> Batch:
+    batch = Batch([], [], [], [])
+    for position, result in enumerate(results):
+        if isinstance(result, _Unreadable):
+            LOGGER.warning(f"skipped `{result.path}`, which cannot be read ({result.reason})")
+            batch.skipped.append((position, result.path, result.reason))
+        else:
+            batch.images.append(result[0])
+            batch.sizes.append(result[1])
+            batch.positions.append(position)
+    return batch
+
+
+@contextlib.contextmanager
+def progress_bar(total: int | None, desc: str, enabled: bool) -> Iterator[tqdm]:
+    """A tqdm bar for the block, closed when the block ends, an exception included (an error message then starts on a
+    line of its own, and no bar is drawn after it); the tools' log messages (skipped files) print above the bar."""
+    with tqdm(total=total, unit="img", desc=desc, disable=not enabled) as bar:
+        if not enabled:
+            yield bar
+            return
+        with logging_redirect_tqdm(loggers=[LOGGER]):
+            yield bar
 
 
 class BatchLoader:
     """Reads batches of items ahead of their use, in `num_workers` threads (0: in the caller's thread, when asked).
 
-    `submit(items)` starts reading a batch and returns a function that waits for it and returns its images and their
-    original `(width, height)`; an exception from reading an item is raised there.
+    `submit(items)` starts reading a batch and returns a function that waits for it and returns it as a `Batch`; an
+    exception from reading an item is raised there. With `skip_bad_images`, an image file that cannot be read is left
+    out of the batch, logged (`diffusers_scaled.tools` logger) and listed in `Batch.skipped`.
     """
 
-    def __init__(self, resolution: int | None, num_workers: int = 0):
+    def __init__(self, resolution: int | None, num_workers: int = 0, skip_bad_images: bool = False):
         checks.check_non_negative_int("num_workers", num_workers)
         self.resolution = resolution
+        self.skip_bad_images = skip_bad_images
         self._pool = (
             ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None
         )
 
     def submit(self, items: list) -> Callable[[], Batch]:
+        arguments = (self.resolution, self.skip_bad_images)
         if self._pool is None:
-            return lambda: _unzip([read_item(item, self.resolution) for item in items])
-        futures = [self._pool.submit(read_item, item, self.resolution) for item in items]
-        return lambda: _unzip([future.result() for future in futures])
+            return lambda: _collect([_read(item, *arguments) for item in items])
+        futures = [self._pool.submit(_read, item, *arguments) for item in items]
+        return lambda: _collect([future.result() for future in futures])
 
     def map(self, batches: Iterator[list]) -> Iterator[tuple[list, Batch]]:
         """`(items, batch)` for each list of items, reading the next list while the caller works on the current one."""
@@ -110,10 +174,6 @@ class BatchLoader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _unzip(read: list) -> Batch:
-    return [image for image, _ in read], [size for _, size in read]
 
 
 def encode_images(

@@ -12,10 +12,13 @@ Every shard carries its own metadata (safetensors header, strings): `format`, `v
 and `images` (per image: index, source, original size, latent shape).
 
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
-complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
-others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
-`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
-the cache is byte-identical to a single-process one.
+complete or absent. A run that is killed and started again with the same settings skips the shards that exist and
+writes the others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
+`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file.
+
+Byte-identical: two runs with the same settings and images (on the same device, dtype and thread count, which the
+latents themselves depend on), single- or multi-process, write the same bytes to every file: the shards' header
+metadata in key order (see `_safetensors_bytes`), `cache.json` with its keys in a fixed order.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from collections.abc import Iterator
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
-from tqdm.auto import tqdm
+from safetensors.torch import save
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
@@ -84,6 +86,7 @@ def encode_to_cache(
     callback=None,
     num_workers: int = 2,
     compile: bool | dict = False,
+    skip_bad_images: bool = False,
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -92,6 +95,10 @@ def encode_to_cache(
     Args:
         vae, images, batch_size, resolution, sample_mode, seed, progress, num_workers, compile:
             As in [`calibrate`]; the cache is the same whatever `num_workers`.
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read instead
+            of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
+            recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
+            other images keep their indices.
         output_dir (`str`): the cache folder (created if needed).
         shard_size (`int`, *optional*, defaults to 256): images per shard file.
         raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
@@ -101,7 +108,8 @@ def encode_to_cache(
             this process writes.
 
     Returns:
-        `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
+        `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
+        included) and the images skipped.
 
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
@@ -136,10 +144,10 @@ def encode_to_cache(
     }
 
     total = _data.num_items(items)
-    bar = tqdm(total=total, unit="img", desc="encode", disable=not progress or rank != 0)
     shards = []
     num_images = 0
-    with _encoding.BatchLoader(resolution, num_workers) as loader:
+    bars = _encoding.progress_bar(total, "encode", progress and rank == 0)
+    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
         for shard_index, chunk in enumerate(_data.chunks(items, shard_size)):
             path = os.path.join(output_dir, shard_name(shard_index))
             first = shard_index * shard_size
@@ -150,19 +158,30 @@ def encode_to_cache(
                 existing = _read_metadata(path) if os.path.exists(path) else None
                 if existing is not None:
                     _check_same_settings(existing, settings, path)
-                if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
+                if existing is None or _recorded_sources(existing) != sources:
                     _write_shard(codec, loader, chunk, first, sources, settings, path)
                     if callback is not None:
                         callback(shard_index, path)
             bar.update(len(chunk))
-        bar.close()
     _distributed.barrier()
 
-    index = {**settings, "num_images": num_images, "shards": shards}
+    skipped = [entry for name in shards for entry in _skipped_in(os.path.join(output_dir, name))]
+    index = {**settings, "num_images": num_images, "shards": shards, "skipped": skipped}
     if rank == 0:
         atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
     _distributed.barrier()
     return index
+
+
+def _recorded_sources(metadata: dict) -> list:
+    """The sources a shard accounts for, in index order: its images and the images it skipped."""
+    entries = metadata.get("images", []) + metadata.get("skipped", [])
+    return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
+
+
+def _skipped_in(path: str) -> list[dict]:
+    with safe_open(path, framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("skipped", "[]"))
 
 
 def _describe_setting(key: str, value) -> str:
@@ -191,30 +210,54 @@ def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
 
 
 def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings: dict, path: str) -> None:
-    tensors, entries = {}, []
+    tensors, entries, skipped = {}, [], []
     batch_size = settings["batch_size"]
     starts = range(0, len(chunk), batch_size)
     batches = loader.map(chunk[start : start + batch_size] for start in starts)
-    for start, (_, (images, sizes)) in zip(starts, batches):
+    for start, (_, batch) in zip(starts, batches):
+        for position, source, reason in batch.skipped:
+            skipped.append({"index": first + start + position, "source": source, "reason": reason})
+        if not batch.images:
+            continue
         generator = _encoding.batch_generator(settings["seed"], first + start)
+        images = batch.images
         latents = _encoding.encode_images(codec, images, settings["resolution"], settings["sample_mode"], generator)
-        for offset, (size, latent) in enumerate(zip(sizes, latents)):
-            index = first + start + offset
+        for position, size, latent in zip(batch.positions, batch.sizes, latents):
+            index = first + start + position
             key = f"{index:08d}"
             tensors[key] = latent[0].detach().cpu().contiguous()
             entries.append(
                 {
                     "index": index,
                     "key": key,
-                    "source": sources[start + offset],
+                    "source": sources[start + position],
                     "original_size": list(size),
                     "latent_shape": list(tensors[key].shape),
                 }
             )
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps(entries, sort_keys=True)
-    with atomic.replace_file(path) as tmp:
-        save_file(tensors, tmp, metadata=metadata)
+    if skipped:
+        metadata["skipped"] = json.dumps(skipped, sort_keys=True)
+    with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(_safetensors_bytes(tensors, metadata))
+
+
+def _safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
+    """`safetensors.torch.save(tensors, metadata=metadata)` with the header's metadata in key order.
+
+    safetensors orders the tensors itself (by dtype, then name) but keeps the metadata in a Rust hash map, whose order
+    changes from one call to the next: the same shard would get other bytes on each run. Only the header's
+    `__metadata__` object is rewritten, in safetensors' own header form (compact JSON padded with spaces to a multiple
+    of 8 bytes, its length first as 8 little-endian bytes); the tensor data is unchanged.
+    """
+    data = save(tensors, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + length :]
 
 
 def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:
@@ -224,6 +267,7 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
+        `ValueError`: if a shard is damaged (truncated, overwritten, not a shard of this cache), naming it.
     """
     index = read_json(
         os.path.join(cache_dir, INDEX_FILE),
@@ -233,7 +277,14 @@ def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tenso
         path = os.path.join(cache_dir, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
-        with safe_open(path, framework="pt") as f:
-            entries = json.loads(f.metadata()["images"])
+        try:
+            shard = safe_open(path, framework="pt")
+            entries = json.loads((shard.metadata() or {})["images"])
+        except Exception as error:  # safetensors' own errors name neither the file nor a way out
+            raise ValueError(
+                f"The shard `{path}` is damaged ({type(error).__name__}: {error}). Run the same `encode` again: it "
+                "keeps the shards that read back complete and writes this one anew."
+            ) from error
+        with shard:
             for entry in entries:
-                yield entry, f.get_tensor(entry["key"])
+                yield entry, shard.get_tensor(entry["key"])
