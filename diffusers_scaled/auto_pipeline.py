@@ -54,6 +54,21 @@ def family_of(stock: type) -> str | None:
     return None
 
 
+def _family_pipelines(family: str) -> str:
+    """`family`'s pipelines in diffusers' AutoPipeline tables, with their tasks: `"LTXPipeline (text-to-video), ..."`."""
+    tables = _auto_pipeline_tables()
+    listed = []
+    for name in dir(tables):
+        if name.startswith("AUTO_") and name.endswith("_PIPELINES_MAPPING"):
+            pipeline_class = getattr(tables, name).get(family)
+            if pipeline_class is not None:
+                words = _TASK_WORDS.get(name) or name[len("AUTO_") : -len("_PIPELINES_MAPPING")].lower().replace(
+                    "2", "-to-"
+                )
+                listed.append(f"{pipeline_class.__name__} ({words})")
+    return ", ".join(listed)
+
+
 def task_class(pipeline_class: type, task: str) -> type:
     """
     The scaled class for `task` (the name of one of diffusers' AutoPipeline tables) in the family of `pipeline_class`
@@ -68,6 +83,7 @@ def task_class(pipeline_class: type, task: str) -> type:
             f"diffusers' AutoPipeline tables do not list {stock.__name__}"
             if family is None
             else f"diffusers' AutoPipeline has no {_TASK_WORDS[task]} pipeline for the {family!r} family"
+            f" (its tables list {_family_pipelines(family)})"
         )
         raise ValueError(
             f"`pipeline` is a {pipeline_class.__name__}, and {where}. Pick the class yourself: "

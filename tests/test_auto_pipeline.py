@@ -1,10 +1,12 @@
 """Task switching (`AutoScaledPipelineFor*`) against diffusers' own AutoPipeline on the stock classes.
 
-For each family with ready classes, a scaled text-to-image pipeline goes text-to-image -> image-to-image -> inpainting
--> text-to-image; a stock one takes the same trip through diffusers' `AutoPipelineFor*.from_pipe`. At each step the
-scaled pipeline must extend the class diffusers picked, be the package's ready class where there is one, share the
-components, and generate bitwise what the stock pipeline generates (same components, inputs and generator: the same
-operations in the same order on CPU in float32).
+For each image family with ready classes, a scaled text-to-image pipeline goes text-to-image -> image-to-image ->
+inpainting -> text-to-image; a stock one takes the same trip through diffusers' `AutoPipelineFor*.from_pipe`. At each
+step the scaled pipeline must extend the class diffusers picked, be the package's ready class where there is one, share
+the components, and generate bitwise what the stock pipeline generates (same components, inputs and generator: the same
+operations in the same order on CPU in float32). Where diffusers has no pipeline of a task for the family, both raise.
+The video families (Wan, LTX) have no image task in diffusers' tables: their switches are clear errors
+(`test_every_ready_family_switches_as_diffusers_does`, `test_video_family_error_names_its_pipelines`).
 """
 
 import inspect
@@ -26,14 +28,20 @@ from diffusers import (
 from diffusers.pipelines import auto_pipeline
 from fixtures import (
     PROMPT,
+    flux2_components,
+    flux2_prompt_embeds,
     flux_components,
     flux_prompt_embeds,
     generator,
     make_mask,
     make_pil_images,
+    qwenimage_components,
+    qwenimage_prompt_embeds,
     sd3_components,
     sd_components,
     sdxl_components,
+    z_image_components,
+    z_image_prompt_embeds,
 )
 
 from diffusers_scaled import (
@@ -72,8 +80,11 @@ TABLE = {
     AutoScaledPipelineForInpainting: "AUTO_INPAINT_PIPELINES_MAPPING",
 }
 
-# family: (stock text-to-image class, components, prompt inputs, ready classes along the trip; None: no ready class
-# and no proven latent format, so no scaled class)
+# Where diffusers' AutoPipeline has no pipeline of the task for the family (stock raises a ValueError too).
+NO_TASK = "no task"
+
+# family: (stock text-to-image class or its name, components, prompt inputs, the ready class names along the trip;
+# None: no ready class and no proven latent format, so no scaled class; NO_TASK: no pipeline of the task)
 FAMILIES = {
     "sd": (
         StableDiffusionPipeline,
@@ -103,18 +114,39 @@ FAMILIES = {
         flux_prompt_embeds,
         [ScaledFluxImg2ImgPipeline, None, ScaledFluxPipeline],
     ),
+    # the families added later; their classes are newer than the oldest diffusers this package supports
+    "qwenimage": (
+        "QwenImagePipeline",
+        qwenimage_components,
+        qwenimage_prompt_embeds,
+        ["ScaledQwenImageImg2ImgPipeline", None, "ScaledQwenImagePipeline"],
+    ),
+    "z-image": (
+        "ZImagePipeline",
+        z_image_components,
+        lambda: {**z_image_prompt_embeds(), "guidance_scale": 0.0},  # no negative embeddings without text encoder
+        ["ScaledZImageImg2ImgPipeline", None, "ScaledZImagePipeline"],
+    ),
+    "flux2": (
+        # one class for both tasks (`image` are reference images), and no inpainting
+        "Flux2Pipeline",
+        flux2_components,
+        flux2_prompt_embeds,
+        ["ScaledFlux2Pipeline", NO_TASK, "ScaledFlux2Pipeline"],
+    ),
 }
+SIZES = {"flux2": 64}  # Flux.2 refuses reference images under 64 pixels
 
 
-def generate(pipe, prompt_inputs, seed=0):
+def generate(pipe, prompt_inputs, seed=0, size=SIZE):
     inputs = {
         **prompt_inputs,
-        "image": make_pil_images(1, (SIZE, SIZE))[0],
-        "mask_image": make_mask((SIZE, SIZE)),
+        "image": make_pil_images(1, (size, size))[0],
+        "mask_image": make_mask((size, size)),
         "strength": 0.75,
         "num_inference_steps": 2,
-        "height": SIZE,
-        "width": SIZE,
+        "height": size,
+        "width": size,
         "output_type": "np",
         "generator": generator(seed),
     }
@@ -134,10 +166,29 @@ def modules(pipe):
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_round_trip_keeps_scaled_class_shares_components_and_generates_like_stock(family):
     stock_class, components, prompt_inputs, ready = FAMILIES[family]
+    if isinstance(stock_class, str):
+        if not hasattr(diffusers, stock_class):
+            pytest.skip(f"{stock_class} is not in diffusers {diffusers.__version__}")
+        stock_class = getattr(diffusers, stock_class)
     parts = components()
     stock = stock_class(**parts)
     pipe = get_scaled_pipeline_class(stock_class)(**parts)
+    if auto_pipeline._get_model(stock_class.__name__) is None:
+        # an older diffusers whose AutoPipeline tables do not list the family yet: both refuse every switch
+        for ours, theirs in TRIP:
+            with pytest.raises(ValueError, match="AutoPipeline can't find"):
+                theirs.from_pipe(stock)
+            with pytest.raises(ValueError, match=f"AutoPipeline tables do not list {stock_class.__name__}"):
+                ours.from_pipe(pipe)
+        return
+    ready = [getattr(pipelines, c) if isinstance(c, str) and c != NO_TASK else c for c in ready]
     for (ours, theirs), expected in zip(TRIP, ready):
+        if expected is NO_TASK:
+            with pytest.raises(ValueError):
+                theirs.from_pipe(stock)
+            with pytest.raises(ValueError, match="has no inpainting pipeline for the"):
+                ours.from_pipe(pipe)
+            continue
         stock = theirs.from_pipe(stock)
         if expected is None:
             # no ready class, and `scaled()` refuses a pipeline whose latent format no test proves (SD3 and Flux
@@ -157,7 +208,10 @@ def test_round_trip_keeps_scaled_class_shares_components_and_generates_like_stoc
         # diffusers' AutoPipeline records `_name_or_path: None` where the pipeline was not loaded from a path;
         # `from_pipe` leaves it out. Every other entry is the same.
         assert without_empty_name(switched.config) == without_empty_name(stock.config)
-        np.testing.assert_array_equal(generate(switched, prompt_inputs()), generate(stock, prompt_inputs()))
+        size = SIZES.get(family, SIZE)
+        np.testing.assert_array_equal(
+            generate(switched, prompt_inputs(), size=size), generate(stock, prompt_inputs(), size=size)
+        )
         pipe = switched
 
 
@@ -188,7 +242,12 @@ def test_user_class_keeps_itself_for_its_task():
 
 
 def ready_classes():
-    return [pipelines.ready_class_named(name) for name in pipelines.READY_CLASSES]
+    # those whose stock pipeline the installed diffusers has (Flux.2 and Z-Image are newer than the oldest supported)
+    return [
+        pipelines.ready_class_named(name)
+        for name, (_, stock_name) in pipelines.READY_CLASSES.items()
+        if hasattr(diffusers, stock_name)
+    ]
 
 
 @pytest.mark.parametrize("task", list(TABLE))
@@ -231,6 +290,32 @@ def test_errors_name_the_argument():
         AutoScaledPipelineForImage2Image.from_pipe(pipe, enable_pag=True)
     with pytest.raises(EnvironmentError, match="from_pretrained"):
         AutoScaledPipelineForInpainting()
+
+
+@pytest.mark.parametrize("name", ["ScaledLTXPipeline", "ScaledWanPipeline"])
+def test_video_family_error_names_its_pipelines(name):
+    # diffusers' AutoPipeline has no image task for the video families; where its tables list the family under video
+    # tasks (newer diffusers), the error names those pipelines, so that the user can pick one with `from_pipe`.
+    stock_name = pipelines.READY_CLASSES[name][1]
+    if not hasattr(diffusers, stock_name):
+        pytest.skip(f"{stock_name} is not in diffusers {diffusers.__version__}")
+    ready = pipelines.ready_class_named(name)
+    family = auto_pipeline._get_model(get_stock_pipeline_class(ready).__name__)
+    for task in TABLE.values():
+        with pytest.raises(ValueError) as error:
+            task_class(ready, task)
+        message = str(error.value)
+        assert message.startswith(f"`pipeline` is a {name}")
+        assert "scaled(<diffusers pipeline class>).from_pipe(pipeline)" in message
+        if family is None:
+            assert "do not list" in message
+            continue
+        listed = [
+            table[family].__name__
+            for table in auto_pipeline.SUPPORTED_TASKS_MAPPINGS
+            if family in table and table[family].__name__ in message
+        ]
+        assert get_stock_pipeline_class(ready).__name__ in listed
 
 
 def test_family_without_the_task_is_a_clear_error():
