@@ -24,7 +24,12 @@ IDENTITY = LatentScaling(scaling_factor=1.0)
 
 
 def vae_scale_factor(vae: torch.nn.Module) -> int:
-    """The VAE's spatial down-sampling factor, computed as the diffusers pipelines compute it."""
+    """The VAE's spatial down-sampling factor, computed as the diffusers pipelines compute it: the video VAEs' own
+    ratio (`spatial_compression_ratio`, or `scale_factor_spatial` in the config as Wan's and Qwen-Image's), else
+    `2 ** (len(block_out_channels) - 1)`."""
+    for ratio in (getattr(vae, "spatial_compression_ratio", None), getattr(vae.config, "scale_factor_spatial", None)):
+        if isinstance(ratio, int):
+            return ratio
     block_out_channels = getattr(vae.config, "block_out_channels", None)
     if not block_out_channels:
         raise ValueError(
