@@ -41,10 +41,12 @@ __all__ = [
     "WAN_I2V",
     "LTX",
     "HUNYUAN_VIDEO",
+    "HUNYUAN_VIDEO_I2V",
     "HUNYUAN_VIDEO_15",
     "COGVIDEOX",
     "COGVIDEOX_I2V",
     "MOCHI",
+    "ONE_FRAME",
     "VideoFormat",
 ]
 
@@ -352,6 +354,50 @@ class LTXFormat(VideoFormat):
 
 
 @dataclass(frozen=True)
+class HunyuanVideoImageFormat(VideoFormat):
+    r"""
+    HunyuanVideo image-to-video. With a `"token_replace"` transformer the condition replaces latent frame 0 and the
+    video is decoded from the latents `output_type="latent"` returns. With a `"latent_concat"` transformer (the
+    released HunyuanVideo-I2V) the pipeline decodes all latent frames and drops the first 4 video frames, while
+    `output_type="latent"` returns the latents without their first frame: those cannot be decoded to the stock video
+    (a causal VAE's frames depend on the frames before them). `decode_latents` then takes the final latents with all
+    their frames (`callback_on_step_end`'s `latents` at the last step) and the call's `num_frames`, and drops the
+    same 4 frames.
+    """
+
+    def _concat(self, pipe) -> bool:
+        return pipe.transformer.config.image_condition_type == "latent_concat"
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if not self._concat(pipe) or not isinstance(latents, torch.Tensor) or latents.ndim != 5:
+            return latents
+        if num_frames is None:
+            raise ValueError(
+                f"{type(pipe).__name__} with a `latent_concat` transformer decodes its latents with all their frames; "
+                "pass them (`callback_on_step_end`'s `latents` at the last step) with the call's `num_frames`."
+            )
+        checks.check_positive_int("num_frames", num_frames)
+        expected = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        if latents.shape[2] == expected - 1:
+            raise ValueError(
+                f'These latents have {expected - 1} frames, those `output_type="latent"` returns for num_frames='
+                f"{num_frames}: {type(pipe).__name__} (`latent_concat` transformer) drops their first latent frame there "
+                "but decodes the video from all of them, so no decode of these equals its video. Pass the final "
+                f"latents with all {expected} frames (`callback_on_step_end`'s `latents` at the last step)."
+            )
+        if latents.shape[2] != expected:
+            raise ValueError(
+                f"`latents` for num_frames={num_frames} have {expected} latent frames; got shape {tuple(latents.shape)}."
+            )
+        return latents
+
+    def postprocess(self, pipe, decoded: torch.Tensor, output_type: str):
+        if self._concat(pipe):
+            decoded = decoded[:, :, 4:]  # as `HunyuanVideoImageToVideoPipeline.__call__`
+        return super().postprocess(pipe, decoded, output_type)
+
+
+@dataclass(frozen=True)
 class HunyuanVideo15ImageFormat(VideoFormat):
     r"""
     HunyuanVideo 1.5 image-to-video: the pipeline sizes the video from the condition image (the aspect-ratio bucket
@@ -410,6 +456,16 @@ HUNYUAN_VIDEO = VideoFormat(
     condition="image",
     conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
 )
+HUNYUAN_VIDEO_I2V = HunyuanVideoImageFormat(
+    name="HunyuanVideo image-to-video",
+    formula="`f * z` of the image as one frame (`latent_concat`: decoded from all latent frames, first 4 frames "
+    "dropped)",
+    statistics=ConfigScaling,
+    sample_mode="argmax",
+    condition="image",
+    encodes_one_by_one=True,
+    conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
+)
 HUNYUAN_VIDEO_15 = HunyuanVideo15ImageFormat(
     name="HunyuanVideo 1.5",
     formula="`f * z`",
@@ -444,6 +500,16 @@ MOCHI = VideoFormat(
 )
 
 
+#: A 5-D VAE fed images as one-frame videos (`pixels.unsqueeze(2)`, decoded `[:, :, 0]`), with the scaling the caller
+#: gives: how the tools (`VaeCodec`: calibration, previews) encode images with a video VAE of any family.
+ONE_FRAME = LatentFormat(
+    name="5-D VAE, images as one frame",
+    formula="the scaling the tool is given",
+    layout=VIDEO,
+    frame_axis=True,
+)
+
+
 # pipeline class name -> (format, the test that proves it); merged into `_table.PROVEN`.
 VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "WanPipeline": (WAN, "tests/formats/test_video_wan.py"),
@@ -452,6 +518,7 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "LTXPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
+    "HunyuanVideoImageToVideoPipeline": (HUNYUAN_VIDEO_I2V, "tests/formats/test_video_hunyuan.py"),
     "HunyuanVideo15Pipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
     "HunyuanVideo15ImageToVideoPipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
     "CogVideoXPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
