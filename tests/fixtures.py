@@ -973,11 +973,13 @@ def tiny_vae_wan(z_dim: int = 16):
     return vae
 
 
-def _tiny_wan_transformer(in_channels: int, out_channels: int, image_dim: int | None = None, seed: int = 0):
-    from diffusers import WanTransformer3DModel
+def _tiny_wan_transformer(
+    in_channels: int, out_channels: int, image_dim: int | None = None, seed: int = 0, skyreels: bool = False
+):
+    from diffusers import SkyReelsV2Transformer3DModel, WanTransformer3DModel
 
     torch.manual_seed(seed)
-    return WanTransformer3DModel(
+    return (SkyReelsV2Transformer3DModel if skyreels else WanTransformer3DModel)(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
@@ -1040,6 +1042,23 @@ def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> d
     in_channels = 36 if image_to_video else 16
     components = _without_text_encoder(_tiny_wan_transformer(in_channels, 16), tiny_vae_wan(), scheduler)
     return {**components, "transformer_2": _tiny_wan_transformer(in_channels, 16, seed=1), "boundary_ratio": 0.9}
+
+
+def skyreels_v2_components(image_to_video: bool = False) -> dict:
+    """SkyReels-V2 components (Wan's VAE, a `SkyReelsV2Transformer3DModel` of the tiny Wan transformer's shape, a flow
+    UniPC scheduler); pass `prompt_embeds` (width 32). `image_to_video`: `SkyReelsV2ImageToVideoPipeline`'s (36
+    channels in, a tiny CLIP image encoder); the diffusion-forcing pipelines take the default ones."""
+    from diffusers import UniPCMultistepScheduler
+
+    components = wan_components(image_to_video=image_to_video)
+    in_channels = 36 if image_to_video else 16
+    components["transformer"] = _tiny_wan_transformer(
+        in_channels, 16, image_dim=4 if image_to_video else None, skyreels=True
+    )
+    components["scheduler"] = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0
+    )
+    return components
 
 
 def tiny_vae_ltx(timestep_conditioning: bool = False):

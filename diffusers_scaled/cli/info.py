@@ -59,7 +59,10 @@ def _families(vae, pipeline_name: str | None) -> tuple[list, str | None]:
     if pipeline_name is not None:
         import diffusers
 
-        pipeline_class = getattr(diffusers, pipeline_name, None)
+        try:
+            pipeline_class = getattr(diffusers, pipeline_name, None)
+        except RuntimeError as error:  # diffusers' lazy import failed: an optional dependency is missing
+            return [], f"diffusers cannot import `{pipeline_name}` here ({error.__cause__!r})"
         if pipeline_class is None:
             return [], f"diffusers {diffusers.__version__} has no pipeline class `{pipeline_name}`"
         try:

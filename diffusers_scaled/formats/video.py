@@ -39,6 +39,7 @@ from ._statistics import ConfigScaling, ReciprocalStdScaling
 __all__ = [
     "WAN",
     "WAN_I2V",
+    "WAN_IMAGE",
     "LTX",
     "HUNYUAN_VIDEO",
     "HUNYUAN_VIDEO_I2V",
@@ -440,6 +441,14 @@ WAN_I2V = VideoFormat(
     condition="image_padded",
     conditioned_by="WanImageToVideoPipeline.prepare_latents",
 )
+WAN_IMAGE = VideoFormat(
+    name="Wan image-to-video, the image alone",
+    formula="`(z - mean) * (1 / std)` of the image as one frame",
+    statistics=ReciprocalStdScaling,
+    sample_mode="argmax",
+    condition="image",
+    conditioned_by="SkyReelsV2DiffusionForcingImageToVideoPipeline.prepare_latents",
+)
 LTX = LTXFormat(
     name="LTX-Video",
     formula="`(z - mean) * 1.0 / std` (decode: `x * std / f + mean`), then packed",
@@ -515,6 +524,10 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "WanPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanVideoToVideoPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_wan.py"),
+    "SkyReelsV2Pipeline": (WAN, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2DiffusionForcingPipeline": (WAN, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2ImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2DiffusionForcingImageToVideoPipeline": (WAN_IMAGE, "tests/formats/test_video_skyreels.py"),
     "LTXPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
