@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..tools import encode_to_cache
 from . import _common
 
 
 HELP = "encode a folder of images into a resumable sharded latent cache"
+INTERRUPTED = "the finished shards are kept; run the same command again to resume"
 
 
 def buckets(value: str):
@@ -95,7 +95,15 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from ..tools import encode_to_cache, finished_shards
+
     vae = _common.load(args)
+    found = finished_shards(args.output_dir)
+    if found and not args.append:
+        _common.say(
+            f"resuming: {len(found)} finished shard{'s' if len(found) != 1 else ''} in {args.output_dir} (those "
+            "written with these settings are kept, the others are written)"
+        )
     index = encode_to_cache(
         vae,
         args.images,
@@ -115,7 +123,10 @@ def run(args) -> int:
         append=args.append,
         **_common.encoding_options(args),
     )
-    what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
+    from ..scaling import LatentScaling
+
+    scaling = index["scaling"]
+    what = f"scaled with {LatentScaling.from_dict(scaling).describe()}" if scaling else "raw (unscaled)"
     encoded = index["num_images"] - len(index["skipped"])
     _common.say(
         f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "

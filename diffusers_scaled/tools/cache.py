@@ -36,6 +36,7 @@ from collections.abc import Iterator
 import torch
 
 from .. import atomic, checks
+from ..scaling import LatentScaling
 from ..vae_codec import IDENTITY
 from . import _cache_layout, _cache_write, _data, _distributed, _encoding
 from . import buckets as _buckets
@@ -51,6 +52,13 @@ SETTINGS = (
     "shard_size", "batch_size",
 )  # fmt: skip
 FORMAT, INDEX_FILE, shard_name = _cache_layout.FORMAT, _cache_layout.INDEX_FILE, _cache_layout.shard_name
+
+
+def finished_shards(cache_dir: str | os.PathLike) -> list[str]:
+    """The names of the shard files in a cache folder, sorted (each is complete: shards are written whole or not at
+    all); empty when the folder does not exist. A resumed `encode_to_cache` keeps those written with its settings."""
+    pattern = os.path.join(glob.escape(os.fspath(cache_dir)), "shard-[0-9]*.safetensors")  # `shard_name`'s names
+    return sorted(os.path.basename(path) for path in glob.glob(pattern))
 
 
 def _read_metadata(path: str) -> dict | None:
@@ -187,12 +195,16 @@ def encode_to_cache(
     dtype, dtype_name = _resolve_dtype(dtype)
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
+    output_dir = os.fspath(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
+    items = _data.as_items(images, image_column)  # before anything is created: a missing folder leaves no empty cache
     vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
+    if buckets is None:
+        _encoding.check_resolution(resolution, vae)
     scaling = None if raw_latents else codec.latent_scaling
     scale_factor = codec.image_processor.config.vae_scale_factor
     bucket_list = _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor)
-    output_dir = os.fspath(output_dir)
-    items = _data.as_items(images, image_column)
     rank, world_size = _distributed.world()
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -271,10 +283,25 @@ def _recorded_sources(metadata: dict) -> list:
     return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
 
 
+def _describe_setting(key: str, value) -> str:
+    if key == "scaling":
+        if value is None:
+            return "raw latents (`raw_latents`)"
+        return f"latents scaled with {LatentScaling.from_dict(value).describe()}"
+    if key == "vae" and isinstance(value, dict):
+        return (
+            f"{value.get('class')} {value.get('name')!r} (weights sha256 {str(value.get('weights_sha256'))[:12]}...)"
+        )
+    return repr(value)
+
+
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
     different = [key for key in SETTINGS if existing.get(key) != settings[key]]
     if different:
-        details = "; ".join(f"{k}: cache has {existing.get(k)!r}, this run {settings[k]!r}" for k in different)
+        details = "; ".join(
+            f"{k}: the cache has {_describe_setting(k, existing.get(k))}, this run {_describe_setting(k, settings[k])}"
+            for k in different
+        )
         raise ValueError(
             f"`{path}` was written with other settings ({details}). Use another output folder, or delete it to "
             "re-encode."
