@@ -42,7 +42,8 @@ setup(
         # `datasets`: Hugging Face datasets as an image source of the latent cache, and export of a cache to one
         "datasets": ["datasets>=2.14"],
         # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
-        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped
+        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped;
+        # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -52,6 +53,7 @@ setup(
             "scikit-image>=0.21",
             "datasets>=2.14",
             "setuptools>=70.1",
+            "sentencepiece",
         ],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},
