@@ -1,13 +1,27 @@
+import re
+
 from setuptools import find_packages, setup
 
 
+REPOSITORY = "https://github.com/diffusers-scaled/diffusers-scaled"
+with open("diffusers_scaled/__init__.py", encoding="utf-8") as f:
+    VERSION = re.search(r'^__version__ = "([^"]+)"$', f.read(), re.MULTILINE).group(1)  # the one place it is written
+
 setup(
     name="diffusers-scaled",
-    version="0.1.0",
+    version=VERSION,
     description="Exact, non-deprecated encode_latents / decode_latents for Hugging Face diffusers pipelines.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
+    url=REPOSITORY,
+    project_urls={
+        "Documentation": f"{REPOSITORY}/blob/main/docs/index.md",
+        "Source": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+    },
+    author="The diffusers-scaled authors",
     packages=find_packages(include=["diffusers_scaled", "diffusers_scaled.*"]),
     include_package_data=True,
     package_data={"diffusers_scaled": ["assets/**/*"]},
@@ -25,6 +39,10 @@ setup(
         "tqdm",
     ],
     extras_require={
+        # `datasets`: Hugging Face datasets as an image source of the latent cache, and export of a cache to one
+        "datasets": ["datasets>=2.14"],
+        # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
+        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped;
         # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
         "test": [
             "pytest>=7",
@@ -33,6 +51,8 @@ setup(
             "psutil",
             "ruff>=0.5",
             "scikit-image>=0.21",
+            "datasets>=2.14",
+            "setuptools>=70.1",
             "sentencepiece",
         ],
     },

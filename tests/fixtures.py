@@ -331,9 +331,9 @@ def tiny_vae_shifted(**overrides) -> AutoencoderKL:
 
 
 def sd3_components(latent_channels: int = 4) -> dict:
-    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img). The T5 encoder is left out: the
-    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`. The inpainting
-    pipeline needs `latent_channels=16`, as the real model's."""
+    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img; inpainting, which accepts only SD3's
+    own 16 latent channels, with `latent_channels=16`). The T5 encoder is left out: the pipeline then uses zeros for
+    its embeddings, which is what SD3 supports without `text_encoder_3`."""
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
         sample_size=32,
