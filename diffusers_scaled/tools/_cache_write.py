@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import PIL.Image
@@ -46,6 +47,10 @@ class Plan:
         if len(self.buckets) == 1:
             return self.buckets[0]
         return _buckets.nearest_bucket(size, self.buckets)
+
+    def read(self, job: tuple) -> Prepared:
+        """`prepare(item, index, bucket, self)` for `job = (item, index, bucket)`: the `read` of a `BatchLoader`."""
+        return prepare(*job, self)
 
 
 @dataclass
@@ -121,12 +126,18 @@ def shard_batches(chunk: list, first: int, plan: Plan) -> list[list[tuple[int, t
     return batches
 
 
-def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
-    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed)."""
-    tensors, entries = {}, {}
+def read_shard(loader, chunk: list, first: int, plan: Plan) -> Iterator[tuple[list, list[Prepared]]]:
+    """`(batch, prepared images)` for each batch of the shard (see `shard_batches`), read by `loader` (whose `read` is
+    `plan.read`) one batch ahead of use."""
     batches = shard_batches(chunk, first, plan)
     reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
-    for batch, (_, prepared) in zip(batches, reads):
+    return ((batch, prepared) for batch, (_, prepared) in zip(batches, reads))
+
+
+def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, plan: Plan) -> bytes:
+    """The shard file of images `first ...`: their prepared batches (`read_shard`) encoded, as safetensors bytes."""
+    tensors, entries = {}, {}
+    for batch, prepared in reads:
         generator = _encoding.batch_generator(plan.seed, first + batch[0][0])
         encoded = _encode(codec, [p.image for p in prepared], plan, generator)
         flipped = None
@@ -161,9 +172,20 @@ def write_shard(codec, loader, chunk: list, first: int, sources: list[str], sett
             for role, value in values.items():
                 tensors[names[role]] = value
             entries[index] = entry
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps([entries[i] for i in sorted(entries)], sort_keys=True)
-    with atomic.replace_file(path) as tmp:
-        save_file(tensors, tmp, metadata=metadata)
+    return save(tensors, metadata=metadata)
+
+
+def save_shard(path: str, data: bytes) -> None:
+    """Writes a shard file all-or-nothing (a temporary file, then renamed; see `diffusers_scaled.atomic`)."""
+    with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
+    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed)."""
+    reads = read_shard(loader, chunk, first, plan)
+    save_shard(path, encode_shard(codec, reads, first, sources, settings, plan))
