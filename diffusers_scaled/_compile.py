@@ -80,7 +80,7 @@ class CompiledAutoencoderKL:
 
 
 class VaeCompileCache:
-    """The compiled wrappers of the VAEs a pipeline computes with (its own, or its float32 upcast copy)."""
+    """The compiled wrappers of the VAEs a pipeline computes with (an upcast call runs them with float32 weights)."""
 
     def __init__(self, **kwargs):
         self.kwargs = kwargs

@@ -149,16 +149,17 @@ class LatentsCodecMixin:
                 f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
                 f"latents ({fmt.name}) are not packed."
             )
-        pixels, vae, dtype = self._encoder_input(image, height, width, dtype, generator, num_frames)
+        pixels, vae_dtype, upcast, dtype = self._encoder_input(image, height, width, dtype, generator, num_frames)
         if fmt.encodes_one_by_one and not isinstance(generator, list):
             generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
-        latents = _vae.encode_finite(self.vae, vae, pixels, generator, sample_mode, self._compiled(vae)).to(dtype)
+        compiled = self._compiled(self.vae)
+        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
         latents = fmt.scale(self, latents, self.latent_scaling)
         return fmt.pack(self, latents) if packed else latents
 
     def _encoder_input(self, image, height=None, width=None, dtype=None, generator=None, num_frames=None):
-        """The checked, preprocessed pixels of `image` as the VAE takes them, the VAE module that runs (the VAE or its
-        float32 copy) and the working dtype: every step of `encode_latents` before `vae.encode`."""
+        """The checked, preprocessed pixels of `image` as the VAE takes them, the VAE's dtype, whether it is upcast to
+        float32 and the working dtype: every step of `encode_latents` before `vae.encode`."""
         fmt = self.latent_format
         image = fmt.check_input(self, image, height, width)
         device, vae_dtype = _vae.placement(self.vae)
@@ -167,10 +168,14 @@ class LatentsCodecMixin:
         checks.check_generator(generator, pixels.shape[0])
 
         dtype = dtype or vae_dtype
-        vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-        # The img2img pipelines' order: pixels to the working dtype, then up to the upcast VAE's dtype if it differs;
-        # raw latents back to the working dtype, then scaled in it.
-        return fmt.vae_input(pixels.to(dtype).to(vae_dtype if vae is self.vae else vae.dtype)), vae, dtype
+        upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+        # The img2img pipelines' order: pixels to the working dtype, then up to float32 if the VAE is upcast; raw
+        # latents back to the working dtype, then scaled in it.
+        return fmt.vae_input(pixels.to(dtype).to(torch.float32 if upcast else vae_dtype)), vae_dtype, upcast, dtype
+
+    def _run_vae(self, vae_dtype, upcast, run):
+        """`run()`, which calls `self.vae`, as `encode_latents` runs it: in float32 when `upcast` (see `_vae.run_vae`)."""
+        return _vae.run_vae(self.vae, vae_dtype, upcast, run)
 
     @_stock_calls_keep_the_stock_method
     def decode_latents(
@@ -210,7 +215,10 @@ class LatentsCodecMixin:
                 Whether to return an [`~pipelines.ImagePipelineOutput`] instead of the images alone.
             height (`int`, *optional*):
                 Height in pixels of the image packed latents stand for, the `height` given to the pipeline call.
-                Required for packed latents, unused otherwise.
+                Required for packed latents. For PixArt and Sana, whose pipelines generate at an aspect-ratio bin near
+                the requested size (`use_resolution_binning=True`, their default), the `height` given to the call: the
+                decoded image is resized and cropped back to `height` x `width` as their `__call__` does (without
+                `height` and `width` it keeps the bin's size). Unused otherwise.
             width (`int`, *optional*):
                 Width in pixels, as `height`.
             num_frames (`int`, *optional*):
@@ -237,6 +245,7 @@ class LatentsCodecMixin:
         """
         fmt = self.latent_format
         checks.check_output_type(output_type)
+        fmt.check_requested_size(height, width)
         latents = fmt.unpack(self, latents, height, width, num_frames)
         _validation.check_latents(
             latents, self.vae, ndim=fmt.unpacked_ndim(self), channels=fmt.unpacked_channels(self)
@@ -247,12 +256,13 @@ class LatentsCodecMixin:
         # raised "Can't call numpy() on Tensor that requires grad" here).
         with torch.set_grad_enabled(torch.is_grad_enabled() and output_type == "pt"):
             device, vae_dtype = _vae.placement(self.vae)
-            vae = _vae.compute_vae(self.vae, self.honour_force_upcast, vae_dtype)
-            latents = latents.to(device=device, dtype=vae_dtype if vae is self.vae else vae.dtype)
+            upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
+            latents = latents.to(device=device, dtype=torch.float32 if upcast else vae_dtype)
             raw = fmt.unscale(self, latents, self.latent_scaling)
             raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
-            image = _vae.decode_finite(self.vae, vae, raw, generator, self._compiled(vae), **decode_kwargs)
-            image = fmt.vae_output(image)
+            compiled = self._compiled(self.vae)
+            image = _vae.decode_finite(self.vae, vae_dtype, upcast, raw, generator, compiled, **decode_kwargs)
+            image = fmt.to_requested_size(self, fmt.vae_output(image), height, width)
             image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

@@ -5,7 +5,7 @@ Kept apart from the mixin so that the tools (calibration, caching) use exactly t
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import inspect
 import itertools
 import threading
@@ -62,6 +62,112 @@ def _first_parameter_dtype(vae: ModelMixin) -> torch.dtype:
     return vae.dtype
 
 
+def needs_upcast(vae: torch.nn.Module, honour_force_upcast: bool, vae_dtype: torch.dtype | None = None) -> bool:
+    """Whether a float16 VAE must compute in float32 (SDXL's rule: `force_upcast` in its config). bfloat16 never is:
+    it has float32's range, which is what `force_upcast` protects against. `vae_dtype`: `vae.dtype`, if known."""
+    if not honour_force_upcast:
+        return False
+    return (vae_dtype or vae.dtype) == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+
+
+# float32 compute for a float16 VAE -------------------------------------------------------------------------------------
+#
+# The stock SDXL pipelines upcast with `vae.to(float32)` before the call and `vae.to(float16)` after it: the shared VAE
+# is converted in place, which races when two threads share a pipeline and leaves it in float32 if decoding raises.
+# Here the VAE's own modules run with float32 versions of its floating-point parameters and buffers, cast from the
+# tensors it holds at that moment (`torch.func.functional_call`): one cast per call, as stock's `.to(float32)`, and
+# nothing cached, so nothing can go stale (weights changed in place through `.data`, tiling or slicing switched on or
+# off, hooks added). The cast values are exactly stock's, so the results are bitwise the stock upcast path's.
+#
+# For the duration of that call the VAE's modules hold the float32 tensors (functional_call swaps them in and back,
+# also when the call raises). So that no other call of ours sees them, the calls of one float16 VAE take a lock: any
+# number of float16 calls at once, or one float32 call alone. (Code outside this package that runs the same VAE at the
+# same moment is not covered; the stock pipelines' own upcast mutates the VAE for longer.)
+
+
+class _SharedOrExclusive:
+    """A readers-writer lock: `shared()` for calls that run the VAE as it is, `exclusive()` for those that swap its
+    tensors. A waiting exclusive call goes before shared calls that arrive after it, so it cannot be starved."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._condition:
+            self._condition.wait_for(lambda: not self._exclusive and not self._waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._shared -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        with self._condition:
+            self._waiting += 1
+            self._condition.wait_for(lambda: not self._exclusive and not self._shared)
+            self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
+
+
+_locks: "weakref.WeakKeyDictionary[torch.nn.Module, _SharedOrExclusive]" = weakref.WeakKeyDictionary()
+_locks_lock = threading.Lock()
+
+
+def _lock(vae: torch.nn.Module) -> _SharedOrExclusive:
+    with _locks_lock:
+        lock = _locks.get(vae)
+        if lock is None:
+            lock = _locks[vae] = _SharedOrExclusive()
+        return lock
+
+
+class _Scope(torch.nn.Module):
+    """Holds `vae` as its only submodule, so that `functional_call` on it replaces the VAE's tensors while `run` runs
+    (`functional_call` calls a module's `forward`; the VAE's own entry points are `encode` and `decode`)."""
+
+    def __init__(self, vae: torch.nn.Module, run):
+        super().__init__()
+        self.vae = vae
+        self.run = run
+
+    def forward(self):
+        return self.run()
+
+
+def run_vae(vae: torch.nn.Module, vae_dtype: torch.dtype, upcast: bool, run):
+    """
+    Calls `run()`, which runs `vae`'s modules: as they are, or, when `upcast`, with float32 versions of the floating-
+    point parameters and buffers `vae` holds now (see above). `vae_dtype`: `vae.dtype`; only float16 VAEs are ever
+    upcast, so only their calls take the VAE's lock.
+    """
+    if not upcast:
+        if vae_dtype != torch.float16:
+            return run()
+        with _lock(vae).shared():
+            return run()
+    with _lock(vae).exclusive():
+        float32 = {f"vae.{name}": t.float() for name, t in vae.named_buffers() if t.is_floating_point()}
+        for name, parameter in vae.named_parameters():
+            if parameter.is_floating_point():
+                # Parameters, as the modules and offload hooks expect (accelerate rebuilds them by their type); without
+                # gradient: the call's gradients reach its inputs, not these temporary float32 weights.
+                float32[f"vae.{name}"] = torch.nn.Parameter(parameter.detach().float(), requires_grad=False)
+        return torch.func.functional_call(_Scope(vae, run), float32, ())
+
+
 def placement(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
     """
     The device the VAE's inputs must be on and the dtype it computes in: exactly diffusers'
@@ -70,7 +176,14 @@ def placement(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
 
     Both walk every submodule, about 1.5 ms per call together on a VAE. Without hooks the answer is the first
     parameter's device and dtype, which is what this returns after one cheap check for hooks.
+
+    Read under the VAE's lock: never while another thread's call holds the VAE's float32 tensors (see `run_vae`).
     """
+    with _lock(vae).shared():
+        return _placement(vae)
+
+
+def _placement(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
     plain = (
         isinstance(vae, ModelMixin)
         and type(vae).device is ModelMixin.device
@@ -83,68 +196,6 @@ def placement(vae: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
     if first is None:
         return _hooked_execution_device(vae), vae.dtype
     return first.device, _first_parameter_dtype(vae)
-
-
-def needs_upcast(vae: torch.nn.Module, honour_force_upcast: bool, vae_dtype: torch.dtype | None = None) -> bool:
-    """Whether a float16 VAE must compute in float32 (SDXL's rule: `force_upcast` in its config). bfloat16 never is:
-    it has float32's range, which is what `force_upcast` protects against. `vae_dtype`: `vae.dtype`, if known."""
-    if not honour_force_upcast:
-        return False
-    return (vae_dtype or vae.dtype) == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
-
-
-_float32_copies: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, torch.nn.Module]]" = (
-    weakref.WeakKeyDictionary()
-)
-_float32_copies_lock = threading.Lock()
-
-
-def _weights_fingerprint(vae: torch.nn.Module) -> tuple:
-    # `_version` counts in-place writes (load_state_dict, optimizer steps); `data_ptr` changes on `.to(...)`.
-    return tuple((t.data_ptr(), t._version) for t in vae.state_dict(keep_vars=True).values())
-
-
-def _offload_chain_memo(vae: torch.nn.Module) -> dict:
-    """A `copy.deepcopy` memo that leaves out the other models of an offload chain.
-
-    Under `enable_model_cpu_offload`, the VAE's accelerate hook holds `prev_module_hook`, the hook of the model before it
-    (the UNet or transformer), which holds that model: a plain deep copy of the VAE would copy the whole chain. Mapping
-    those hooks to None gives the copy a hook that places it on the execution device and offloads nothing else.
-    """
-    memo = {}
-    for module in vae.modules():
-        hook = getattr(module, "_hf_hook", None)
-        for h in getattr(hook, "hooks", None) or [hook]:  # accelerate's SequentialHook holds several
-            previous = getattr(h, "prev_module_hook", None)
-            if previous is not None:
-                memo[id(previous)] = None
-    return memo
-
-
-def float32_copy(vae: torch.nn.Module) -> torch.nn.Module:
-    """
-    A float32 copy of `vae`, cached while `vae`'s weights are unchanged.
-
-    The stock SDXL pipelines upcast by converting the shared VAE to float32 in place and back afterwards, which races
-    when two threads share a pipeline and leaves the VAE in float32 if decoding raises. A copy leaves `vae` untouched;
-    its weights are the exact float32 values of the float16 ones, so results are bitwise the stock upcast path's.
-    """
-    fingerprint = _weights_fingerprint(vae)
-    with _float32_copies_lock:
-        cached = _float32_copies.get(vae)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-        upcast = copy.deepcopy(vae, _offload_chain_memo(vae)).to(dtype=torch.float32)
-        _float32_copies[vae] = (fingerprint, upcast)
-        return upcast
-
-
-def compute_vae(
-    vae: torch.nn.Module, honour_force_upcast: bool, vae_dtype: torch.dtype | None = None
-) -> torch.nn.Module:
-    """The module that actually runs: `vae` itself, or its float32 copy when it needs upcasting. `vae_dtype`:
-    `vae.dtype`, if known."""
-    return float32_copy(vae) if needs_upcast(vae, honour_force_upcast, vae_dtype) else vae
 
 
 _decode_takes_generator_by_class: dict[type, bool] = {}
@@ -217,13 +268,13 @@ def decode(
 # float16 overflow ---------------------------------------------------------------------------------------------------
 #
 # Policy: a float16 VAE computing in float16 (no upcast) whose finite input comes out with NaN or inf has overflowed
-# float16's range (largest value 65504), which is what `force_upcast` exists for. The call is then run again on the
-# VAE's float32 copy, from the same generator state, and a warning names `force_upcast`; the result is cast back to
+# float16's range (largest value 65504), which is what `force_upcast` exists for. The call is then run again in float32
+# (`run_vae` with `upcast`), from the same generator state, and a warning names `force_upcast`; the result is cast back to
 # float16, the dtype the call returns without overflow. bfloat16 has float32's range and is never retried.
 
 
-def _overflowed(compute_vae: torch.nn.Module, inputs: torch.Tensor, outputs: torch.Tensor) -> bool:
-    # `outputs.dtype`, not `compute_vae.dtype`: the same answer for a float16 VAE, without walking its parameters.
+def _overflowed(inputs: torch.Tensor, outputs: torch.Tensor) -> bool:
+    # `outputs.dtype`: float16 exactly when a float16 VAE computed without upcast, without walking its parameters.
     return (
         outputs.dtype == torch.float16
         and not bool(torch.isfinite(outputs).all())
@@ -253,24 +304,28 @@ def _warn_overflow(what: str) -> None:
     )
 
 
-def encode_finite(vae, compute_vae, image, generator, sample_mode, compiled=None) -> torch.Tensor:
-    """`encode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+def encode_finite(vae, vae_dtype, upcast, image, generator, sample_mode, compiled=None) -> torch.Tensor:
+    """`encode` through `run_vae(vae, vae_dtype, upcast, ...)`, retried in float32 if float16 overflowed (see the
+    policy above). `image` is in the dtype the VAE computes in."""
     states = _generator_states(generator)
-    latents = encode(compute_vae, image, generator, sample_mode, compiled)
-    if _overflowed(compute_vae, image, latents):
+    latents = run_vae(vae, vae_dtype, upcast, lambda: encode(vae, image, generator, sample_mode, compiled))
+    if _overflowed(image, latents):
         _warn_overflow("encoding")
         _restore(states)
-        latents = encode(float32_copy(vae), image.float(), generator, sample_mode).to(compute_vae.dtype)
+        image = image.float()
+        latents = run_vae(vae, vae_dtype, True, lambda: encode(vae, image, generator, sample_mode)).to(vae_dtype)
     return latents
 
 
-def decode_finite(vae, compute_vae, latents, generator, compiled=None, **decode_kwargs) -> torch.Tensor:
-    """`decode` on `compute_vae`, retried on `vae`'s float32 copy if float16 overflowed (see the policy above)."""
+def decode_finite(vae, vae_dtype, upcast, latents, generator, compiled=None, **decode_kwargs) -> torch.Tensor:
+    """`decode` through `run_vae(vae, vae_dtype, upcast, ...)`, retried in float32 if float16 overflowed (see the
+    policy above). `latents` are raw latents in the dtype the VAE computes in; `decode_kwargs` go to `decode`."""
     states = _generator_states(generator)
-    image = decode(compute_vae, latents, generator, compiled, **decode_kwargs)
-    if _overflowed(compute_vae, latents, image):
+    image = run_vae(vae, vae_dtype, upcast, lambda: decode(vae, latents, generator, compiled, **decode_kwargs))
+    if _overflowed(latents, image):
         _warn_overflow("decoding")
         _restore(states)
+        latents = latents.float()
         floats = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in decode_kwargs.items()}
-        image = decode(float32_copy(vae), latents.float(), generator, **floats).to(compute_vae.dtype)
+        image = run_vae(vae, vae_dtype, True, lambda: decode(vae, latents, generator, **floats)).to(vae_dtype)
     return image

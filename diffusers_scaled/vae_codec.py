@@ -83,8 +83,8 @@ class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
         Raises:
             `ValueError`: if the VAE has no Gaussian posterior (`AutoencoderTiny`, `VQModel`, `AutoencoderDC`).
         """
-        pixels, vae, _ = self._encoder_input(image, None, None, None)
-        posterior = getattr(vae.encode(pixels), "latent_dist", None)
+        pixels, vae_dtype, upcast, _ = self._encoder_input(image, None, None, None)
+        posterior = getattr(self._run_vae(vae_dtype, upcast, lambda: self.vae.encode(pixels)), "latent_dist", None)
         if posterior is None or not hasattr(posterior, "logvar"):
             raise ValueError(
                 f"`encode_posterior` needs a VAE with a Gaussian posterior (`latent_dist`, as AutoencoderKL); a "

@@ -1,11 +1,15 @@
 """`assert_pipelines_identical`: two pipelines hold the same components, configs and tensors, key by key;
-`shard_contents`: what a latent cache folder holds, for comparing caches.
+`shard_contents` / `file_hashes`: what a latent cache folder holds / its files' bytes, for comparing caches;
+`folder_tree`: every file and folder under a path, for checking that a failed write changed nothing;
+`assert_equals_stock_upcast`: a float16 VAE decoded with `force_upcast`, against the stock SDXL path.
 
 For save/load round trips: what a pipeline saves, loading gives back, with nothing dropped, added or changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 
 import numpy as np
@@ -90,8 +94,7 @@ def assert_pipelines_identical(a, b) -> None:
 
 
 def shard_contents(folder) -> dict:
-    """Every shard's metadata and tensors (as bytes). Not the file bytes: safetensors writes the metadata keys of its
-    header in hash-map order, which differs from run to run."""
+    """Every shard's metadata and tensors (as bytes): what a cache holds, whatever the file layout."""
     shards = {}
     for name in sorted(os.listdir(folder)):
         if name.endswith(".safetensors"):
@@ -102,6 +105,27 @@ def shard_contents(folder) -> dict:
                 }
                 shards[name] = (f.metadata(), tensors)
     return shards
+
+
+def file_hashes(folder) -> dict:
+    """SHA-256 of every file in `folder` (not recursive), by name."""
+    hashes = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
+            hashes[name] = hashlib.sha256(f.read()).hexdigest()
+    return hashes
+
+
+def folder_tree(root) -> dict:
+    """Everything under `root`: relative path -> the file's bytes, or None for a folder."""
+    found = {}
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders:
+            found[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                found[os.path.relpath(os.path.join(folder, name), root)] = f.read()
+    return found
 
 
 def assert_images_equal(images, expected) -> None:
@@ -124,3 +148,23 @@ def assert_same_frames(actual, expected, output_type: str) -> None:
         for video, stock_video in zip(actual, expected):
             assert len(video) == len(stock_video)
             assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(video, stock_video))
+
+
+def stock_upcast_is_full() -> bool:
+    """Whether the installed diffusers upcasts the whole VAE for `force_upcast` (diffusers >= 0.36).
+
+    Older releases keep `post_quant_conv`, `conv_in` and the decoder's mid block in float16 when torch 2 attention is
+    used, so their output differs from a full float32 decode, which is what ours computes.
+    """
+    from diffusers import StableDiffusionXLPipeline
+
+    return "mid_block" not in inspect.getsource(StableDiffusionXLPipeline.upcast_vae)
+
+
+def assert_equals_stock_upcast(images: np.ndarray, stock: np.ndarray) -> None:
+    """`images` equal the stock SDXL decode of a float16 VAE with `force_upcast`: bitwise where diffusers upcasts the
+    whole VAE, within 1e-2 where its partial upcast rounds some layers in float16 (diffusers < 0.36)."""
+    if stock_upcast_is_full():
+        assert np.array_equal(images, stock)
+    else:
+        np.testing.assert_allclose(images, stock, rtol=0, atol=1e-2)

@@ -6,9 +6,11 @@ The component configs follow diffusers' own fast pipeline tests, made smaller wh
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from functools import lru_cache
 
@@ -396,12 +398,13 @@ def flux_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
-def pixart_sigma_components() -> dict:
+def pixart_sigma_components(sample_size: int = 16) -> dict:
     """Components of a tiny PixArt-Sigma pipeline without its T5 text encoder: pass `pixart_prompt_embeds()` to the
-    call (with `guidance_scale=1.0`) instead of a prompt."""
+    call (with `guidance_scale=1.0`) instead of a prompt. `sample_size` 32 lets the call bin its resolution (its
+    smallest table: 256x256 and its aspect ratios)."""
     torch.manual_seed(0)
     transformer = PixArtTransformer2DModel(
-        sample_size=16,
+        sample_size=sample_size,
         num_layers=1,
         patch_size=2,
         attention_head_dim=8,
@@ -435,9 +438,10 @@ def pixart_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
-def sana_components() -> dict:
+def sana_components(sample_size: int = 32) -> dict:
     """Components of a tiny Sana pipeline (AutoencoderDC) without its Gemma text encoder: pass
-    `sana_prompt_embeds()` to the call (with `guidance_scale=1.0`) instead of a prompt."""
+    `sana_prompt_embeds()` to the call (with `guidance_scale=1.0`) instead of a prompt. `sample_size` 16 gives the
+    smallest resolution-binning table (512x512 and its aspect ratios)."""
     from diffusers import SanaTransformer2DModel
 
     torch.manual_seed(0)
@@ -452,7 +456,7 @@ def sana_components() -> dict:
         cross_attention_head_dim=4,
         cross_attention_dim=8,
         caption_channels=8,
-        sample_size=32,
+        sample_size=sample_size,
     )
     return {
         "transformer": transformer,
@@ -724,6 +728,65 @@ def write_image_folder(
     for i in range(n):
         make_pil_images(1, size=sizes[i % len(sizes)], seed=seed + i)[0].save(os.path.join(folder, f"img_{i:03d}.png"))
     return folder
+
+
+# --- failure injection: the n-th file-system write of a block fails ---------------------------------------------------
+# Through a Python audit hook (`sys.addaudithook`, a documented mechanism; installed once, inert when not armed): a
+# "write step" is a file opened for writing, a folder made, or a rename. Writes done outside Python (safetensors' Rust
+# `save_file`) are not seen; the files around them are.
+
+
+class InjectedFault(Exception):
+    """The failure `write_step_failing` injects."""
+
+
+_FAULT = {"armed": False, "count": 0, "fail_at": 0, "installed": False}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if not _FAULT["armed"]:
+        return
+    if event == "open":
+        _, mode, flags = args
+        writing = any(c in mode for c in "wxa+") if isinstance(mode, str) else bool(flags & (os.O_WRONLY | os.O_RDWR))
+        if not writing:
+            return
+    elif event not in ("os.mkdir", "os.rename", "os.replace"):
+        return
+    _FAULT["count"] += 1
+    if _FAULT["count"] == _FAULT["fail_at"]:
+        raise InjectedFault(f"injected failure at write step {_FAULT['count']}: {event} {args[0]!r}")
+
+
+@contextlib.contextmanager
+def write_step_failing(step: int):
+    """Within the block, the `step`-th write step raises `InjectedFault` (0: none does). Yields the counter dict;
+    `["count"]` is the number of write steps made so far."""
+    if not _FAULT["installed"]:
+        sys.addaudithook(_audit)
+        _FAULT["installed"] = True
+    _FAULT.update(armed=True, count=0, fail_at=step)
+    try:
+        yield _FAULT
+    finally:
+        _FAULT["armed"] = False
+
+
+def fail_each_write_step(run, check) -> int:
+    """Runs `run()` with its first write step failing, then its second, ... (calling `check()` after each failure),
+    until a run makes fewer write steps than the one that fails; returns the number of write steps of a full run."""
+    step = 1
+    while True:
+        with write_step_failing(step) as fault:
+            try:
+                run()
+            except InjectedFault:
+                pass
+            else:
+                assert fault["count"] < step, f"write step {step} was injected a failure, and the run did not fail"
+                return fault["count"]
+        check()
+        step += 1
 
 
 # --- original (LDM / CompVis) checkpoint layout, for `from_single_file` ------------------------------------------------

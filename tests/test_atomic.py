@@ -4,6 +4,8 @@ import os
 import threading
 
 import pytest
+from _compare import folder_tree
+from fixtures import fail_each_write_step
 
 from diffusers_scaled import atomic
 
@@ -77,3 +79,51 @@ def test_replace_folder_leaves_nothing_on_an_exception(tmp_path):
         with atomic.replace_folder(target) as tmp:
             raise Boom
     assert os.listdir(tmp_path) == ["pipe"] and os.listdir(target) == ["old"]
+
+
+def test_transaction_is_all_or_nothing_at_every_write_step(tmp_path):
+    # A new folder (with a parent to make), an existing folder holding a file to replace and one to keep, and an
+    # existing file: with any one write step failing, everything is as before; then a full run writes it all.
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "config.json").write_text("old config", encoding="utf-8")
+    (tmp_path / "existing" / "other.txt").write_text("kept", encoding="utf-8")
+    (tmp_path / "stats.json").write_text("old stats", encoding="utf-8")
+    before = folder_tree(tmp_path)
+
+    def run():
+        with atomic.transaction() as t:
+            for folder, text in ((tmp_path / "new" / "vae", "new"), (tmp_path / "existing", "replaced")):
+                staged = t.folder(folder)
+                with open(os.path.join(staged, "config.json"), "w", encoding="utf-8") as f:
+                    f.write(f"{text} config")
+                atomic.write_text(os.path.join(staged, "calibration.json"), f"{text} calibration")
+            with open(t.file(tmp_path / "stats.json"), "w", encoding="utf-8") as f:
+                f.write("new stats")
+
+    def assert_unchanged():
+        assert folder_tree(tmp_path) == before
+
+    steps = fail_each_write_step(run, assert_unchanged)
+    assert steps >= 10
+    assert folder_tree(tmp_path) == {
+        **before,
+        "new": None,
+        "new/vae": None,
+        "new/vae/config.json": b"new config",
+        "new/vae/calibration.json": b"new calibration",
+        "existing/config.json": b"replaced config",
+        "existing/calibration.json": b"replaced calibration",
+        "stats.json": b"new stats",
+    }
+
+
+def test_transaction_refuses_a_folder_for_a_file_and_a_file_for_a_folder(tmp_path):
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    with pytest.raises(IsADirectoryError, match="a_folder"):
+        with atomic.transaction() as t:
+            t.file(tmp_path / "a_folder")
+    with pytest.raises(NotADirectoryError, match="a_file"):
+        with atomic.transaction() as t:
+            t.folder(tmp_path / "a_file")
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "a_folder"]

@@ -1,14 +1,15 @@
 import json
 import os
+import re
 
 import numpy as np
 import PIL.Image
 import pytest
 import torch
-from _compare import shard_contents
+from _compare import folder_tree, shard_contents
 from diffusers import AutoencoderKL
 from diffusers.image_processor import VaeImageProcessor
-from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
+from fixtures import fail_each_write_step, make_pil_images, tiny_vae_kl, write_image_folder
 
 from diffusers_scaled.cli import COMMANDS, main
 from diffusers_scaled.cli.roundtrip import psnr, roundtrip
@@ -28,6 +29,20 @@ def test_help(command, capsys):
         main(([command] if command else []) + ["--help"])
     assert exit_info.value.code == 0
     assert "usage: diffusers-scaled" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command, default, why",
+    [("roundtrip", "argmax", "reconstruction"), ("calibrate", "sample", "training"), ("encode", "sample", "training")],
+)
+def test_sample_mode_help_says_its_default_and_why(command, default, why, capsys):
+    # The defaults differ on purpose (a picture of the VAE's reconstruction; the latents training sees): `--help` says
+    # which and why.
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    help_text = re.search(r"--sample-mode \{sample,argmax\} (a posterior.*?)(?: --|$)", text).group(1)
+    assert f"default: {default}," in help_text and why in help_text
 
 
 def test_roundtrip_is_the_stock_encode_decode_arithmetic():
@@ -80,6 +95,50 @@ def test_calibrate_command_equals_the_function(tmp_path, vae_dir, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["scaling"] == {"scaling_factor": expected.scaling_factor}
     assert info["calibration"]["num_images"] == 3
+
+
+def test_calibrate_command_writes_both_outputs_or_neither(tmp_path, vae_dir):
+    # `--output` and `--write` together: with any one write step failing, nothing of either is left (`--traceback`
+    # lets the injected failure through the command's error handler).
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stats.json").write_text("{}", encoding="utf-8")  # an old file, to be kept on failure
+    arguments = ["--traceback", "calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
+    arguments += ["--no-preview", "--output", str(out / "stats.json"), "--write", str(out / "calibrated")]
+    before = folder_tree(out)
+
+    def unchanged():
+        assert folder_tree(out) == before
+
+    assert fail_each_write_step(lambda: main(arguments), unchanged) >= 6
+    assert sorted(os.listdir(out)) == ["calibrated", "stats.json"]
+    assert (
+        json.loads((out / "stats.json").read_text())["scaling_factor"]
+        == json.loads((out / "calibrated" / "config.json").read_text())["scaling_factor"]
+    )
+
+
+def test_an_unreadable_image_stops_with_one_line_that_names_it_or_is_skipped(tmp_path, vae_dir, capsys):
+    folder = write_image_folder(str(tmp_path / "images"), n=3)
+    broken = os.path.join(folder, "zz-broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    options = ["--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
+    for command in (["calibrate", folder], ["encode", folder, str(tmp_path / "cache")]):
+        assert main(command + options) == 1
+        lines = capsys.readouterr().err.split("\n")
+        # the progress bar is closed first: the message is a line of its own, and the last one
+        assert lines[-1] == "" and lines[-2].startswith(
+            f"diffusers-scaled {command[0]}: error: Cannot read the image file `{broken}`"
+        )
+        assert "`--skip-bad-images`" in lines[-2] and sum("error:" in line for line in lines) == 1
+
+        assert main(command + options + ["--skip-bad-images"]) == 0
+        # logged above the bar: at the start of a line (tqdm clears the bar's line with `\r` first)
+        lines = re.split(r"[\r\n]", capsys.readouterr().err)
+        assert any(line.startswith(f"skipped `{broken}`, which cannot be read") for line in lines)
+    assert [e["source"] for e in json.loads((tmp_path / "cache" / "cache.json").read_text())["skipped"]] == [broken]
 
 
 def test_encode_command(tmp_path, vae_dir, capsys):

@@ -6,9 +6,14 @@ of real (inductor) compilation is measured by `benchmarks/bench_compile.py`, not
 """
 
 import torch
-from fixtures import generator, make_pil_images, sd_components
+from fixtures import generator, make_pil_images, sd_components, sdxl_components
 
-from diffusers_scaled import LatentScaling, ScaledStableDiffusionImg2ImgPipeline, _vae
+from diffusers_scaled import (
+    LatentScaling,
+    ScaledStableDiffusionImg2ImgPipeline,
+    ScaledStableDiffusionXLImg2ImgPipeline,
+    _vae,
+)
 from diffusers_scaled._compile import CompiledAutoencoderKL, ShapeCompiledModule
 
 
@@ -80,3 +85,31 @@ def test_slicing_tiling_and_other_vaes_use_the_vae_itself():
     assert pipe._compiled(pipe.vae) is None
     pipe.disable_vae_compile()
     assert pipe._vae_compile is None
+
+
+def test_compiled_path_of_an_upcast_float16_vae_follows_its_weights():
+    # SDXL's `force_upcast`: the compiled encoder and decoder run with the float32 tensors cast for each call, so they
+    # give the eager upcast results, also after the weights change in place.
+    def sdxl_fp16():
+        pipe = ScaledStableDiffusionXLImg2ImgPipeline(**sdxl_components())
+        pipe.vae.to(torch.float16)
+        assert pipe.vae.config.force_upcast and pipe.honour_force_upcast
+        return pipe
+
+    compiled, eager = sdxl_fp16(), sdxl_fp16()
+    compiled.enable_vae_compile(min_calls=1, backend="eager")
+    images = make_pil_images(2, (32, 32), seed=3)
+    latents = torch.randn(2, 4, 16, 16, generator=generator(2))
+    with torch.no_grad():
+        for step in range(2):
+            if step:
+                for pipe in (compiled, eager):
+                    for parameter in pipe.vae.parameters():
+                        parameter.data.mul_(0.75)
+            assert torch.equal(
+                compiled.encode_latents(images, generator(1)), eager.encode_latents(images, generator(1))
+            )
+            assert torch.equal(compiled.decode_latents(latents, "pt"), eager.decode_latents(latents, "pt"))
+    state = compiled._vae_compile.get(compiled.vae)
+    assert state.encoder.compiled_shapes and state.decoder.compiled_shapes  # the compiled path really ran
+    assert compiled.vae.dtype == torch.float16

@@ -181,7 +181,7 @@ def test_config_without_force_upcast_is_not_upcast():
     vae = without_keys(components["vae"].to(torch.float16), "force_upcast")
     pipe = make(ScaledStableDiffusionXLImg2ImgPipeline, components)
     assert pipe.honour_force_upcast
-    assert _vae.compute_vae(vae, pipe.honour_force_upcast) is vae
+    assert not _vae.needs_upcast(vae, pipe.honour_force_upcast)
     stock = make(StableDiffusionXLImg2ImgPipeline, components)
     pixels = stock.image_processor.preprocess(make_pil_images(1, (SIZE, SIZE)))
     with pytest.raises(AttributeError, match="force_upcast"):

@@ -5,17 +5,16 @@ every comparison is bitwise unless a test says otherwise (and why).
 """
 
 import copy
-import inspect
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from _compare import assert_equals_stock_upcast
 from diffusers import (
     StableDiffusionImg2ImgPipeline,
     StableDiffusionPipeline,
     StableDiffusionXLImg2ImgPipeline,
-    StableDiffusionXLPipeline,
 )
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from diffusers.utils.torch_utils import randn_tensor
@@ -245,12 +244,6 @@ def test_encode_respects_vae_slicing_and_tiling():
 # float16 VAE with force_upcast (SDXL) -------------------------------------------------------------------------------
 
 
-def stock_upcast_is_full():
-    # diffusers >= 0.36 upcasts the whole VAE; older releases keep post_quant_conv, conv_in and the decoder's mid
-    # block in float16 when torch 2 attention is used, so their output differs from a full float32 decode.
-    return "mid_block" not in inspect.getsource(StableDiffusionXLPipeline.upcast_vae)
-
-
 def fp16_vae_sdxl_components():
     components = sdxl_components()
     components["vae"].to(torch.float16)
@@ -266,10 +259,7 @@ def test_sdxl_fp16_vae_force_upcast_decode_equals_stock():
 
     ours = pipe.decode_latents(latents)
     assert pipe.vae.dtype == torch.float16  # ours never converted it
-    if stock_upcast_is_full():
-        assert_same_images(ours, stock, "np")
-    else:
-        np.testing.assert_allclose(ours, stock, rtol=0, atol=1e-2)  # the stock partial upcast rounds in float16
+    assert_equals_stock_upcast(ours, stock)
 
     # Without the upcast the float16 decode is a different computation: the test would notice a missing upcast.
     no_upcast = copy.deepcopy(pipe.vae)

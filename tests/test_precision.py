@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from _compare import assert_equals_stock_upcast
 from accelerate import cpu_offload
 from accelerate.hooks import AlignDevicesHook, add_hook_to_module
 from fixtures import (
@@ -55,17 +56,76 @@ def weights(vae):
 
 
 def test_force_upcast_leaves_the_shared_vae_alone():
+    # The VAE's own modules compute in float32 during the call and hold their float16 tensors again afterwards.
     pipe = sdxl_fp16_upcast()
     before = weights(pipe.vae)
     dtypes_seen = []
-    handle = pipe.vae.register_forward_pre_hook(lambda module, args: dtypes_seen.append(module.dtype))
+    handle = pipe.vae.decoder.register_forward_pre_hook(lambda m, args: dtypes_seen.append(m.conv_in.weight.dtype))
     with torch.no_grad():
         images = pipe.decode_latents(latents_batch(1), output_type="pt")
-        pipe.encode_latents(make_pil_images(1, (SIZE, SIZE)), generator=generator())
     handle.remove()
-    assert dtypes_seen == []  # the shared float16 VAE never ran: its float32 copy did
+    with torch.no_grad():
+        pipe.encode_latents(make_pil_images(1, (SIZE, SIZE)), generator=generator())
+    assert dtypes_seen == [torch.float32]
     assert weights(pipe.vae) == before  # same float16 tensors, same storage
     assert images.dtype == torch.float32
+
+
+def stock_sdxl_images(pipe, size=SIZE, **kwargs):
+    """The stock SDXL `__call__` at `size`: its latents (the VAE untouched) and its decoded images (the VAE upcast in
+    place by the stock code, and converted back)."""
+    inputs = {"prompt": PROMPT, "num_inference_steps": 2, "height": size, "width": size, **kwargs}
+    latents = pipe(**inputs, generator=generator(), output_type="latent").images
+    images = pipe(**inputs, generator=generator(), output_type="np").images
+    return latents, images
+
+
+def test_upcast_follows_weights_changed_in_place_through_data():
+    # Fine-tuning and LoRA-fusing code writes weights through `.data`, which changes neither the tensor's storage nor
+    # its version counter: each call must still compute with the weights the VAE holds now, as the stock path does.
+    pipe = sdxl_fp16_upcast()
+    latents, _ = stock_sdxl_images(pipe)
+    with torch.no_grad():
+        before = pipe.decode_latents(latents)
+        for parameter in pipe.vae.decoder.parameters():
+            parameter.data.mul_(0.5)
+        ours = pipe.decode_latents(latents)
+    _, stock = stock_sdxl_images(pipe)
+    assert not np.array_equal(ours, before)  # the change matters
+    assert_equals_stock_upcast(ours, stock)
+
+
+def test_upcast_follows_tiling_switched_on_after_the_first_call():
+    # 64x64 images: 32x32 latents, over the tiny VAE's 16x16 latent tile, so the tiled decode is a different
+    # computation (blended tile seams).
+    pipe = sdxl_fp16_upcast()
+    latents, untiled = stock_sdxl_images(pipe, size=2 * SIZE)
+    with torch.no_grad():
+        assert_equals_stock_upcast(pipe.decode_latents(latents), untiled)
+        pipe.vae.enable_tiling()
+        tiled = pipe.decode_latents(latents)
+    _, stock_tiled = stock_sdxl_images(pipe, size=2 * SIZE)
+    assert not np.array_equal(stock_tiled, untiled)  # tiling matters here
+    assert_equals_stock_upcast(tiled, stock_tiled)
+    pipe.vae.disable_tiling()
+    with torch.no_grad():
+        assert_equals_stock_upcast(pipe.decode_latents(latents), untiled)
+
+
+def test_upcast_follows_slicing_and_hooks_added_after_the_first_call():
+    pipe = sdxl_fp16_upcast()
+    latents, _ = stock_sdxl_images(pipe, num_images_per_prompt=2)
+    with torch.no_grad():
+        pipe.decode_latents(latents)
+    pipe.vae.enable_slicing()
+    batches = []
+    handle = pipe.vae.decoder.register_forward_pre_hook(lambda m, args: batches.append(args[0].shape[0]))
+    with torch.no_grad():
+        ours = pipe.decode_latents(latents)
+    handle.remove()
+    _, stock = stock_sdxl_images(pipe, num_images_per_prompt=2)
+    assert batches == [1, 1]  # the VAE's own decoder, one image at a time
+    assert_equals_stock_upcast(ours, stock)
 
 
 def test_eight_threads_on_one_pipeline_equal_sequential_calls():
@@ -101,7 +161,7 @@ def test_bfloat16_is_never_upcast():
     pipe.vae.to(torch.bfloat16)
     pipe.vae.register_to_config(force_upcast=True)
     assert pipe.honour_force_upcast
-    assert _vae.compute_vae(pipe.vae, pipe.honour_force_upcast) is pipe.vae
+    assert not _vae.needs_upcast(pipe.vae, pipe.honour_force_upcast)
     latents = latents_batch(1)
     with torch.no_grad():
         ours = pipe.decode_latents(latents, output_type="pt")
@@ -117,7 +177,7 @@ def test_bfloat16_is_never_upcast():
 
 def overflowing_fp16_pipe(part):
     """An SD pipeline (which does not upcast) whose float16 VAE overflows in `part` ("decoder" or "encoder") while
-    its float32 copy does not: the first convolution's weights are scaled up to float16's limit (still finite)."""
+    it does not in float32: the first convolution's weights are scaled up to float16's limit (still finite)."""
     components = sd_components()
     with torch.no_grad():
         weight = getattr(components["vae"], part).conv_in.weight
@@ -263,28 +323,25 @@ def test_model_cpu_offload_gives_the_same_results():
         assert torch.equal(pipe.encode_latents(images, generator()), reference.encode_latents(images, generator()))
 
 
-def test_upcast_copy_under_model_offload_copies_the_vae_only():
-    # The VAE's offload hook links to the UNet's (to offload it when the VAE runs): the float32 copy must not drag a
-    # copy of the UNet (and through it the text encoders) along, nor offload anything.
+def test_upcast_under_model_offload_equals_the_plain_pipeline():
+    # The VAE's offload hook links to the UNet's (to offload it when the VAE runs): the upcast call runs the VAE's own
+    # hook, as the stock path does, and leaves the pipeline's chain and the VAE's dtype as they were.
     pipe = sdxl_fp16_upcast()
     reference = sdxl_fp16_upcast()
     pipe.enable_model_cpu_offload(device="cpu")
     assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet
     with torch.no_grad():
         assert np.array_equal(pipe.decode_latents(latents_batch(1)), reference.decode_latents(latents_batch(1)))
-    upcast = _vae.float32_copy(pipe.vae)
-    assert upcast is not pipe.vae and upcast.dtype == torch.float32
-    assert upcast._hf_hook.prev_module_hook is None
-    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet  # the pipeline's own chain is intact
+    assert pipe.vae._hf_hook.prev_module_hook.model is pipe.unet
     assert pipe.vae.dtype == torch.float16
 
 
 @pytest.mark.parametrize("decode", [True, False])
-def test_upcast_copy_of_an_offloaded_vae(decode):
+def test_upcast_of_an_offloaded_vae(decode):
     # accelerate's `cpu_offload` (what `enable_sequential_cpu_offload` applies per module) keeps the weights on the meta
-    # device and loads them at each forward; the float32 copy carries the hooks and loads the float16 weights into its
-    # float32 parameters, exactly. (In this environment, accelerate 1.15 with torch 2.13 fails to offload a module back
-    # to the meta device after its own forward, stock pipelines included; the copy's hooks are not affected.)
+    # device and loads them at each forward, cast to the dtype of the tensor it replaces: the upcast call's float32
+    # ones, so the float16 weights arrive in float32, exactly. (In this environment, accelerate 1.15 with torch 2.13
+    # fails to offload a module back to the meta device after its own forward, stock pipelines included.)
     offloaded, reference = sdxl_fp16_upcast(), sdxl_fp16_upcast()
     cpu_offload(offloaded.vae, execution_device=torch.device("cpu"))
     assert next(offloaded.vae.parameters()).device == torch.device("meta")

@@ -37,8 +37,16 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
         default=256,
         help="resize and centre-crop images to this square size; 'none' keeps each image's size (default 256)",
     )
-    add_sample_mode_argument(parser, default="sample")
+    add_sample_mode_argument(
+        parser, default="sample", why="what training sees: denoisers learn from posterior samples"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior samples (default 0)")
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip image files that cannot be read (each is logged; `encode` records them in cache.json) instead of "
+        "stopping at the first",
+    )
     group = parser.add_argument_group("speed (results are the same, except as noted)")
     group.add_argument(
         "--workers",
@@ -54,12 +62,13 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_sample_mode_argument(parser: argparse.ArgumentParser, default: str) -> None:
+def add_sample_mode_argument(parser: argparse.ArgumentParser, default: str, why: str) -> None:
+    """`--sample-mode`. The default differs by command, for the reason `why` gives (shown in `--help`)."""
     parser.add_argument(
         "--sample-mode",
         choices=SAMPLE_MODES,
         default=default,
-        help=f"a posterior sample (what training sees) or its mode, argmax (deterministic) (default: {default})",
+        help=f"a posterior sample, or its mode argmax (deterministic); default: {default}, {why}",
     )
 
 
@@ -72,6 +81,7 @@ def encoding_options(args) -> dict:
         "seed": args.seed,
         "num_workers": args.workers,
         "compile": args.compile,
+        "skip_bad_images": args.skip_bad_images,
     }
 
 

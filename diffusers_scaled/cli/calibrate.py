@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from .. import atomic
 from ..tools import calibrate as calibrate_tool
 from ..tools import is_main_process
 from . import _common
@@ -53,10 +54,13 @@ def run(args) -> int:
         _common.say(json.dumps(result.to_dict(), indent=2))
     else:
         _common.say(result.summary())
-    if args.output and is_main_process():
-        result.save(args.output)
+    with atomic.transaction() as t:  # `--output` and `--write`: both written, or neither
+        if args.output and is_main_process():
+            result.save(t.file(args.output))
+        if args.write:
+            result.write_to_vae(vae, t.folder(args.write) if is_main_process() else args.write, shift=args.shift)
+    if args.output:
         _common.say(f"statistics written to {args.output}")
     if args.write:
-        result.write_to_vae(vae, args.write, shift=args.shift)
         _common.say(f"VAE with scaling_factor={result.scaling_factor:.6g} saved to {args.write}")
     return 0

@@ -135,8 +135,11 @@ def run(args) -> int:
         **_common.encoding_options(args),
     )
     what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
+    encoded = index["num_images"] - len(index["skipped"])
     _common.say(
-        f"{index['num_images']} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
+        f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
         f"stored as {index['store']}"
     )
+    if index["skipped"]:
+        _common.say(f'{len(index["skipped"])} unreadable images skipped (listed in cache.json, "skipped")')
     return 0

@@ -34,7 +34,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--output", default="roundtrip.png", help="comparison picture to write (default roundtrip.png)"
     )
-    _common.add_sample_mode_argument(parser, default="argmax")
+    _common.add_sample_mode_argument(
+        parser, default="argmax", why="so that the picture shows the VAE's reconstruction, not one sample's noise"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior sample (default 0)")
     parser.add_argument(
         "--max-size",

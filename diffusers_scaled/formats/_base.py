@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .. import _image_io, _validation
+from .. import _image_io, _validation, checks
 from ._layouts import PLAIN, Layout
 from ._statistics import ConfigScaling
 
@@ -60,6 +60,10 @@ class LatentFormat:
             Whether the stock pipeline encodes each conditioning image on its own (Flux.2's reference images): a batch
             is then encoded one image at a time, with the same generator, which CPU kernels may round differently
             from one batched call.
+        resolution_binning (`bool`, *optional*, defaults to `False`):
+            Whether the family's stock pipelines can generate at an aspect-ratio bin near the requested size and resize
+            the decoded image back to it (`use_resolution_binning=True`, their default: PixArt, Sana). `decode_latents`
+            then takes the requested `height` and `width` and does the same (`to_requested_size`).
         conditioned_by (`str`, *optional*):
             The stock pipeline whose encoding `encode_latents` reproduces (`"QwenImageImg2ImgPipeline._encode_vae_image"`).
     """
@@ -72,6 +76,7 @@ class LatentFormat:
     frame_axis: bool = False
     sample_mode: str = "sample"
     encodes_one_by_one: bool = False
+    resolution_binning: bool = False
     conditioned_by: str | None = None
 
     # statistics ---------------------------------------------------------------------------------------------------
@@ -132,6 +137,29 @@ class LatentFormat:
     def vae_output(self, decoded: torch.Tensor) -> torch.Tensor:
         """What `vae.decode` returns -> what the processor post-processes."""
         return decoded[:, :, 0] if self.frame_axis else decoded
+
+    def check_requested_size(self, height: int | None, width: int | None) -> None:
+        """For `resolution_binning` formats: `height` and `width` come together, as positive integers."""
+        if not self.resolution_binning or (height is None and width is None):
+            return
+        if height is None or width is None:
+            raise ValueError(
+                f"`height` and `width` go together: {self.name} resizes the decoded images to the size the pipeline "
+                f"call asked for; got height={height!r}, width={width!r}."
+            )
+        checks.check_positive_int("height", height)
+        checks.check_positive_int("width", width)
+
+    def to_requested_size(self, pipe, decoded: torch.Tensor, height: int | None, width: int | None) -> torch.Tensor:
+        """
+        Decoded images (the VAE's output range) at the size the pipeline call asked for. A `resolution_binning`
+        family's pipeline generates at the nearest aspect-ratio bin and resizes and centre-crops the decoded images
+        back to the requested `height` x `width` (`image_processor.resize_and_crop_tensor`, before post-processing):
+        given that size, so does this. Other formats, and calls without `height`/`width`, return `decoded`.
+        """
+        if not self.resolution_binning or height is None:
+            return decoded
+        return self.processor(pipe).resize_and_crop_tensor(decoded, width, height)
 
     # processor ----------------------------------------------------------------------------------------------------
 

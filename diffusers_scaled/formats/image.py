@@ -81,10 +81,12 @@ Z_IMAGE = LatentFormat(
 PIXART = LatentFormat(
     name="PixArt",
     formula="`f * z`",
+    resolution_binning=True,
 )
 SANA = LatentFormat(
     name="Sana (DC-AE)",
     formula="`f * z` (deterministic encoder output `.latent`)",
+    resolution_binning=True,
     conditioned_by="SanaSprintImg2ImgPipeline.prepare_latents",
 )
 CHROMA = LatentFormat(

@@ -69,9 +69,10 @@ def vae_identity(vae: torch.nn.Module, name: str | None = None) -> dict:
     for key, tensor in sorted(vae.state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    name = name or getattr(vae.config, "_name_or_path", None) or ""
     return {
         "class": type(vae).__name__,
-        "name": name or getattr(vae.config, "_name_or_path", None) or "",
+        "name": os.fspath(name),  # `from_pretrained(Path(...))` keeps the Path: stored as the string it stands for
         "weights_sha256": digest.hexdigest(),
     }
 

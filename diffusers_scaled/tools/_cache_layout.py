@@ -62,14 +62,22 @@ def read_index(cache_dir: str | os.PathLike) -> dict:
         return json.load(f)
 
 
+def damaged(path: str, error: Exception) -> ValueError:
+    """The error for a shard that cannot be read (truncated, overwritten, not a shard of this cache)."""
+    return ValueError(
+        f"The shard `{path}` is damaged ({type(error).__name__}: {error}). Run the same `encode` again: it keeps the "
+        "shards that read back complete and writes this one anew."
+    )
+
+
 def read_shard_metadata(path: str) -> dict:
     """The decoded header metadata of a shard. Raises `ValueError` naming the shard if it cannot be read."""
     try:
         with safe_open(path, framework="pt") as f:
             metadata = f.metadata() or {}
         return {key: json.loads(value) for key, value in metadata.items()}
-    except Exception as error:  # safetensors raises several types for a damaged header
-        raise ValueError(f"`{path}` is not a readable cache shard: {error}") from None
+    except Exception as error:  # safetensors' own errors name neither the file nor a way out
+        raise damaged(path, error) from error
 
 
 def require_current_format(index: dict, cache_dir: str) -> None:
@@ -90,8 +98,13 @@ def iterate_folder(cache_dir: str, all_tensors: bool = False) -> Iterator[tuple[
         path = os.path.join(cache_dir, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
-        with safe_open(path, framework="pt") as f:
-            for entry in json.loads(f.metadata()["images"]):
+        try:
+            shard = safe_open(path, framework="pt")
+            entries = json.loads((shard.metadata() or {})["images"])
+        except Exception as error:  # safetensors' own errors name neither the file nor a way out
+            raise damaged(path, error) from error
+        with shard as f:
+            for entry in entries:
                 if not all_tensors:
                     yield entry, f.get_tensor(entry["key"])
                 else:

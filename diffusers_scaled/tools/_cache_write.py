@@ -110,11 +110,14 @@ def alpha_to_latent_mask(alpha: PIL.Image.Image, scale_factor: int) -> torch.Ten
     return torch.nn.functional.avg_pool2d(pixels[None, None], scale_factor)[0, 0]
 
 
-def shard_batches(chunk: list, first: int, plan: Plan) -> list[list[tuple[int, tuple[int, int]]]]:
-    """The batches of a shard as lists of `(position in the shard, bucket)`: grouped by bucket, in index order."""
-    targets = [plan.bucket_for(_data.image_size(item)) for item in chunk]
+def shard_batches(chunk: list, plan: Plan, skip_bad_images: bool = False) -> tuple[list, list]:
+    """The batches of a shard as lists of `(position in the shard, bucket)`: grouped by bucket, in index order; and
+    the images whose size cannot be read, `(position, Unreadable)` (with `skip_bad_images`; else that raises)."""
+    sizes = [_encoding.guarded_read(item, _data.image_size, skip_bad_images) for item in chunk]
+    unreadable = [(p, size) for p, size in enumerate(sizes) if isinstance(size, _encoding.Unreadable)]
+    targets = {p: plan.bucket_for(size) for p, size in enumerate(sizes) if not isinstance(size, _encoding.Unreadable)}
     rank = {bucket: i for i, bucket in enumerate(plan.buckets)} if plan.buckets else {}
-    order = sorted(range(len(chunk)), key=lambda p: (rank.get(targets[p], 0), targets[p], p))
+    order = sorted(targets, key=lambda p: (rank.get(targets[p], 0), targets[p], p))
     batches, current = [], []
     for position in order:
         if current and (targets[current[0][0]] != targets[position] or len(current) == plan.batch_size):
@@ -123,21 +126,41 @@ def shard_batches(chunk: list, first: int, plan: Plan) -> list[list[tuple[int, t
         current.append((position, targets[position]))
     if current:
         batches.append(current)
-    return batches
+    return batches, unreadable
 
 
-def read_shard(loader, chunk: list, first: int, plan: Plan) -> Iterator[tuple[list, list[Prepared]]]:
-    """`(batch, prepared images)` for each batch of the shard (see `shard_batches`), read by `loader` (whose `read` is
-    `plan.read`) one batch ahead of use."""
-    batches = shard_batches(chunk, first, plan)
+def _skipped_entry(item, index: int, unreadable: _encoding.Unreadable) -> dict:
+    try:  # the file's bytes, if they can be read at all: `append` retries the image once the file changes
+        sha256 = _data.content_sha256(item)
+    except Exception:  # noqa: BLE001 - no hash then: the image is retried by each `append`
+        sha256 = None
+    return {"index": index, "source": unreadable.path, "reason": unreadable.reason, "sha256": sha256}
+
+
+def read_shard(loader, chunk: list, first: int, plan: Plan) -> Iterator[tuple[list, list[Prepared], list[dict]]]:
+    """`(batch, prepared images, skipped)` for each batch of the shard (see `shard_batches`), read by `loader` (whose
+    `read` is `plan.read`) one batch ahead of use; `batch` holds the readable images' `(position, bucket)` and
+    `skipped` the entries of the images left out as unreadable (with the loader's `skip_bad_images`). Images whose size
+    cannot be read come first, as a batch of none."""
+    batches, unreadable = shard_batches(chunk, plan, loader.skip_bad_images)
+    if unreadable:
+        yield [], [], [_skipped_entry(chunk[p], first + p, u) for p, u in unreadable]
     reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
-    return ((batch, prepared) for batch, (_, prepared) in zip(batches, reads))
+    for batch, (_, read) in zip(batches, reads):
+        skipped = []
+        for k, source, reason in read.skipped:
+            position = batch[k][0]
+            skipped.append(_skipped_entry(chunk[position], first + position, _encoding.Unreadable(source, reason)))
+        yield [batch[k] for k in read.positions], read.images, skipped
 
 
 def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, plan: Plan) -> bytes:
-    """The shard file of images `first ...`: their prepared batches (`read_shard`) encoded, as safetensors bytes."""
-    tensors, entries = {}, {}
-    for batch, prepared in reads:
+    """The shard file of images `first ...`: their batches as read (`read_shard`) encoded, as safetensors bytes."""
+    tensors, entries, skipped = {}, {}, []
+    for batch, prepared, skipped_here in reads:
+        skipped += skipped_here
+        if not prepared:
+            continue
         generator = _encoding.batch_generator(plan.seed, first + batch[0][0])
         encoded = _encode(codec, [p.image for p in prepared], plan, generator)
         flipped = None
@@ -172,11 +195,11 @@ def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, p
             for role, value in values.items():
                 tensors[names[role]] = value
             entries[index] = entry
-    from safetensors.torch import save
-
     metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
     metadata["images"] = json.dumps([entries[i] for i in sorted(entries)], sort_keys=True)
-    return save(tensors, metadata=metadata)
+    if skipped:
+        metadata["skipped"] = json.dumps(sorted(skipped, key=lambda entry: entry["index"]), sort_keys=True)
+    return safetensors_bytes(tensors, metadata)
 
 
 def save_shard(path: str, data: bytes) -> None:
@@ -186,6 +209,26 @@ def save_shard(path: str, data: bytes) -> None:
 
 
 def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
-    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed)."""
+    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed).
+    Unreadable image files (with the loader's `skip_bad_images`) are recorded in the `skipped` metadata."""
     reads = read_shard(loader, chunk, first, plan)
     save_shard(path, encode_shard(codec, reads, first, sources, settings, plan))
+
+
+def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
+    """`safetensors.torch.save(tensors, metadata=metadata)` with the header's metadata in key order.
+
+    safetensors orders the tensors itself (by dtype, then name) but keeps the metadata in a Rust hash map, whose order
+    changes from one call to the next: the same shard would get other bytes on each run. Only the header's
+    `__metadata__` object is rewritten, in safetensors' own header form (compact JSON padded with spaces to a multiple
+    of 8 bytes, its length first as 8 little-endian bytes); the tensor data is unchanged.
+    """
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + length :]

@@ -7,17 +7,26 @@ while it decodes and resizes); the images and their order are the same with or w
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import PIL.Image
 import torch
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .. import checks
 from ..scaling import LatentScaling
 from ..vae_codec import VaeCodec
 from . import _assets, _data
+
+
+LOGGER = logging.getLogger("diffusers_scaled.tools")
 
 
 def check_encoding_arguments(sample_mode, batch_size, resolution, num_workers) -> None:
@@ -62,35 +71,105 @@ def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int,
     return _data.fit(original, resolution), original.size
 
 
-Batch = tuple[list[PIL.Image.Image], list[tuple[int, int]]]
+class Batch(NamedTuple):
+    """A batch as read: the images of its readable items (or what `BatchLoader`'s `read` returned for them), their
+    original `(width, height)` (not with `read`) and positions in the batch, and the items skipped as unreadable files
+    (`(position, path, reason)`; only with `skip_bad_images`)."""
+
+    images: list[PIL.Image.Image]
+    sizes: list[tuple[int, int]]
+    positions: list[int]
+    skipped: list[tuple[int, str, str]]
+
+
+class Unreadable(NamedTuple):
+    """An image file that could not be read, and why."""
+
+    path: str
+    reason: str
+
+
+def guarded_read(item, read: Callable, skip_bad_images: bool):
+    """`read(item)`, with an image file that cannot be read named in the error, or skipped (logged; returns
+    `Unreadable`).
+    `item` is a path, or a tuple whose first element is the item (the path) and the rest what `read` also needs."""
+    try:
+        return read(item)
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError... for bad files
+        source = item[0] if isinstance(item, tuple) else item
+        if isinstance(source, dict) and isinstance(source.get("image"), (str, os.PathLike)):
+            source = source["image"]
+        if not isinstance(source, (str, os.PathLike)):
+            raise  # an in-memory item: not a file to skip
+        path, reason = os.fspath(source), f"{type(error).__name__}: {error}"
+        if skip_bad_images:
+            LOGGER.warning(f"skipped `{path}`, which cannot be read ({reason})")
+            return Unreadable(path, reason)
+        raise ValueError(
+            f"Cannot read the image file `{path}` ({reason}). Fix or remove it, or skip unreadable images with "
+            "`skip_bad_images=True` (command line: `--skip-bad-images`): each is then logged and recorded."
+        ) from error
+
+
+def _collect(results: list, pairs: bool) -> Batch:
+    batch = Batch([], [], [], [])
+    for position, result in enumerate(results):
+        if isinstance(result, Unreadable):
+            batch.skipped.append((position, result.path, result.reason))
+        elif pairs:
+            batch.images.append(result[0])
+            batch.sizes.append(result[1])
+            batch.positions.append(position)
+        else:
+            batch.images.append(result)
+            batch.positions.append(position)
+    return batch
+
+
+@contextlib.contextmanager
+def progress_bar(total: int | None, desc: str, enabled: bool) -> Iterator[tqdm]:
+    """A tqdm bar for the block, closed when the block ends, an exception included (an error message then starts on a
+    line of its own, and no bar is drawn after it); the tools' log messages (skipped files) print above the bar."""
+    with tqdm(total=total, unit="img", desc=desc, disable=not enabled) as bar:
+        if not enabled:
+            yield bar
+            return
+        with logging_redirect_tqdm(loggers=[LOGGER]):
+            yield bar
 
 
 class BatchLoader:
     """Reads batches of items ahead of their use, in `num_workers` threads (0: in the caller's thread, when asked).
 
-    `submit(items)` starts reading a batch and returns a function that waits for it and returns its images and their
-    original `(width, height)`; an exception from reading an item is raised there. With `read` (a function of one
-    item), the batch is instead the list of `read(item)` results.
+    `submit(items)` starts reading a batch and returns a function that waits for it and returns it as a `Batch`; an
+    exception from reading an item is raised there. With `skip_bad_images`, an image file that cannot be read is left
+    out of the batch, logged (`diffusers_scaled.tools` logger) and listed in `Batch.skipped`. With `read` (a function
+    of one item), `Batch.images` holds what it returns for each item (and `Batch.sizes` is empty); an item is then
+    skipped as a file when it is a path, or a tuple whose first element is one.
     """
 
-    def __init__(self, resolution: int | None, num_workers: int = 0, read: Callable | None = None):
+    def __init__(
+        self,
+        resolution: int | None,
+        num_workers: int = 0,
+        skip_bad_images: bool = False,
+        read: Callable | None = None,
+    ):
         checks.check_non_negative_int("num_workers", num_workers)
         self.resolution = resolution
-        self._read = read
+        self.skip_bad_images = skip_bad_images
+        self._read = functools.partial(read_item, resolution=resolution) if read is None else read
+        self._pairs = read is None
         self._pool = (
             ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None
         )
 
     def submit(self, items: list) -> Callable[[], Batch]:
-        if self._read is not None:
-            if self._pool is None:
-                return lambda: [self._read(item) for item in items]
-            futures = [self._pool.submit(self._read, item) for item in items]
-            return lambda: [future.result() for future in futures]
+        arguments = (self._read, self.skip_bad_images)
         if self._pool is None:
-            return lambda: _unzip([read_item(item, self.resolution) for item in items])
-        futures = [self._pool.submit(read_item, item, self.resolution) for item in items]
-        return lambda: _unzip([future.result() for future in futures])
+            return lambda: _collect([guarded_read(item, *arguments) for item in items], self._pairs)
+        futures = [self._pool.submit(guarded_read, item, *arguments) for item in items]
+        return lambda: _collect([future.result() for future in futures], self._pairs)
 
     def map(self, batches: Iterator[list]) -> Iterator[tuple[list, Batch]]:
         """`(items, batch)` for each list of items, reading the next list while the caller works on the current one."""
@@ -112,10 +191,6 @@ class BatchLoader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _unzip(read: list) -> Batch:
-    return [image for image, _ in read], [size for _, size in read]
 
 
 def encode_images(

@@ -13,11 +13,17 @@ its samples), `store`, `dtype`, `seed`, `resolution`, `buckets`, `crop`, `flip`,
 `batch_size` and `images` (per image: see `_cache_layout`, which also says which format-1 caches are still read).
 `append=True` adds shards after the last one for the images the cache does not hold (by content hash).
 
+With `skip_bad_images=True`, an image file that cannot be read is left out, logged and recorded (index, source,
+reason) in its shard's `skipped` metadata and in `cache.json`; the other images keep their indices.
+
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
-complete or absent. A run that is killed and started again with the same settings skips the shards that exist and writes the
-others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
-`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file and
-the cache is byte-identical to a single-process one.
+complete or absent. A run that is killed and started again with the same settings skips the shards that exist and
+writes the others: nothing is lost and nothing is written twice. Shard `s` holds images `s * shard_size ...`; under
+`accelerate launch` shard `s` is written by process `s % num_processes`, so processes never write the same file.
+
+Byte-identical: two runs with the same settings and images (on the same device, dtype and thread count, which the
+latents themselves depend on), single- or multi-process, write the same bytes to every file: the shards' header
+metadata in key order (see `_cache_write.safetensors_bytes`), `cache.json` with its keys in a fixed order.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import os
 from collections.abc import Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import atomic, checks
 from ..vae_codec import IDENTITY
@@ -118,6 +123,7 @@ def encode_to_cache(
     dtype: torch.dtype | str | None = None,
     append: bool = False,
     image_column: str = "image",
+    skip_bad_images: bool = False,
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -162,15 +168,20 @@ def encode_to_cache(
         append (`bool`, *optional*, defaults to `False`): add to an existing cache only the images it does not hold
             (by content hash), in new shards after its last one; the settings must be the cache's.
         image_column (`str`, *optional*, defaults to `"image"`): the image column of a Hugging Face dataset.
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read instead
+            of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
+            recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
+            other images keep their indices.
 
     Returns:
-        `dict`: the cache index (also written as `cache.json`): settings, shards and number of images.
+        `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
+        included) and the images skipped.
 
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
     """
     run = _CacheRun(locals())  # the arguments above, by name
-    with _encoding.BatchLoader(None, num_workers, read=run.plan.read) as loader:
+    with _encoding.BatchLoader(None, num_workers, skip_bad_images, run.plan.read) as loader:
         for shard_index, first, chunk, sources, path in run.shards_to_write(progress):
             _cache_write.write_shard(run.codec, loader, chunk, first, sources, run.settings, run.plan, path)
             if callback is not None:
@@ -182,8 +193,8 @@ class _CacheRun:
     """One run of `encode_to_cache` (or of `encode_to_cache_ray`) around the shard writing: the checked settings, the
     VAE and its codec, the items, which shards to write, and the index written last.
 
-    `arguments` are `encode_to_cache`'s, by name (all of them; `num_workers`, `progress` and `callback` are the
-    caller's business).
+    `arguments` are `encode_to_cache`'s, by name (all of them; `num_workers`, `progress`, `callback` and
+    `skip_bad_images` are for the shard writing, the caller's business).
     """
 
     def __init__(self, arguments: dict):
@@ -242,11 +253,11 @@ class _CacheRun:
             existing = _cache_layout.read_index(output_dir)
             _cache_layout.require_current_format(existing, output_dir)
             _check_same_settings(existing, self.settings, os.path.join(output_dir, INDEX_FILE))
-            known = {
-                entry["sha256"]
-                for name in existing["shards"]
-                for entry in _cache_layout.read_shard_metadata(os.path.join(output_dir, name))["images"]
-            }
+            known = set()
+            for name in existing["shards"]:
+                metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
+                # an image skipped as unreadable stays skipped until its file changes
+                known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
             self.items = [item for item in _data.iterate(self.items) if _data.content_sha256(item) not in known]
             self.shards, self.num_images = list(existing["shards"]), existing["num_images"]
             self.first_shard = len(existing["shards"])
@@ -254,30 +265,33 @@ class _CacheRun:
     def shards_to_write(self, progress: bool) -> Iterator[tuple[int, int, list, list[str], str]]:
         """`(shard index, index of its first image, its items, their sources, its path)` for each shard this process
         writes: its own shards (shard `s` is process `s % num_processes`'s) that are not finished yet."""
-        bar = tqdm(
-            total=_data.num_items(self.items), unit="img", desc="encode", disable=not progress or self.rank != 0
-        )
-        shard_size = self.settings["shard_size"]
-        for shard_index, chunk in enumerate(_data.chunks(self.items, shard_size), start=self.first_shard):
-            path = os.path.join(self.output_dir, shard_name(shard_index))
-            first = self.num_images
-            sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
-            self.shards.append(shard_name(shard_index))
-            self.num_images += len(chunk)
-            if shard_index % self.world_size == self.rank:
-                existing = _read_metadata(path) if os.path.exists(path) else None
-                if existing is not None:
-                    _check_same_settings(existing, self.settings, path)
-                if existing is None or [entry["source"] for entry in existing.get("images", [])] != sources:
-                    yield shard_index, first, chunk, sources, path
-            bar.update(len(chunk))
-        bar.close()
+        total = _data.num_items(self.items)
+        with _encoding.progress_bar(total, "encode", progress and self.rank == 0) as bar:
+            shard_size = self.settings["shard_size"]
+            for shard_index, chunk in enumerate(_data.chunks(self.items, shard_size), start=self.first_shard):
+                path = os.path.join(self.output_dir, shard_name(shard_index))
+                first = self.num_images
+                sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
+                self.shards.append(shard_name(shard_index))
+                self.num_images += len(chunk)
+                if shard_index % self.world_size == self.rank:
+                    existing = _read_metadata(path) if os.path.exists(path) else None
+                    if existing is not None:
+                        _check_same_settings(existing, self.settings, path)
+                    if existing is None or _recorded_sources(existing) != sources:
+                        yield shard_index, first, chunk, sources, path
+                bar.update(len(chunk))
 
     def finish(self) -> dict:
         """Writes `cache.json` (process 0, once every process is done) and returns it. Temporaries of killed shard
         writers (a retried Ray task) are removed first."""
         _distributed.barrier()
-        index = {**self.settings, "num_images": self.num_images, "shards": self.shards}
+        skipped = [
+            entry
+            for name in self.shards
+            for entry in _cache_layout.read_shard_metadata(os.path.join(self.output_dir, name)).get("skipped", [])
+        ]
+        index = {**self.settings, "num_images": self.num_images, "shards": self.shards, "skipped": skipped}
         if self.rank == 0:
             _sweep_temporaries(self.output_dir)
             atomic.write_text(os.path.join(self.output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
@@ -289,6 +303,12 @@ def _sweep_temporaries(output_dir: str) -> None:
     """Removes the temporaries of shards whose writer was killed (see `diffusers_scaled.atomic`)."""
     for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
         os.remove(stale)
+
+
+def _recorded_sources(metadata: dict) -> list:
+    """The sources a shard accounts for, in index order: its images and the images it skipped."""
+    entries = metadata.get("images", []) + metadata.get("skipped", [])
+    return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
 
 
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
@@ -318,6 +338,7 @@ def load_cache(cache, all_tensors: bool = False) -> Iterator[tuple[dict, torch.T
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
+        `ValueError`: if a shard is damaged (truncated, overwritten, not a shard of this cache), naming it.
     """
     if not isinstance(cache, (str, os.PathLike)):
         from .hf_datasets import iterate_exported

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
@@ -101,27 +100,36 @@ class CalibrationResult:
 
     def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
         """
-        Sets `scaling_factor` (and `shift_factor` when `shift`) in `vae.config`, saves the VAE with `save_pretrained`
-        and the statistics next to it as `calibration.json`. No other config key changes, apart from diffusers' own
-        bookkeeping: `_diffusers_version` is the installed version, and `_name_or_path` (where the VAE was loaded
-        from, which `save_pretrained` would record as a local path) is left out.
+        Saves the VAE with `save_pretrained` and the calibrated `scaling_factor` (and `shift_factor` when `shift`) in
+        its config, with the statistics next to it as `calibration.json`, then sets the same values in `vae.config`.
+        No other config key changes, apart from diffusers' own bookkeeping: `_diffusers_version` is the installed
+        version, and `_name_or_path` (where the VAE was loaded from, which `save_pretrained` would record as a local
+        path) is left out.
+
+        All-or-nothing: the files are written to a temporary folder beside `save_directory` and moved in only when all
+        of them are complete (an existing folder keeps its other files; files of the same names are replaced). If any
+        step fails, `save_directory` and `vae.config` are as they were and no temporary file is left.
         """
         updates = {"scaling_factor": self.scaling_factor}
         if shift:
             updates["shift_factor"] = self.shift_factor
-        vae.register_to_config(**updates)
         if _distributed.is_main_process():
-            vae.save_pretrained(save_directory)
-            _drop_name_or_path(os.path.join(save_directory, "config.json"))
-            self.save(os.path.join(save_directory, CALIBRATION_FILE))
+            with atomic.transaction() as t:
+                folder = t.folder(save_directory)
+                vae.save_pretrained(folder)
+                _finish_saved_config(os.path.join(folder, "config.json"), updates)
+                self.save(os.path.join(folder, CALIBRATION_FILE))
         _distributed.barrier()
+        vae.register_to_config(**updates)
 
 
-def _drop_name_or_path(config_path: str) -> None:
+def _finish_saved_config(config_path: str, updates: dict) -> None:
+    """The config `save_pretrained` wrote, with `updates` and without `_name_or_path`, in `save_pretrained`'s format."""
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
-    if config.pop("_name_or_path", None) is not None:
-        atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")  # save_pretrained's format
+    config.pop("_name_or_path", None)
+    config.update(updates)
+    atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _config_scaling(vae) -> LatentScaling | None:
@@ -144,6 +152,7 @@ def calibrate(
     progress: bool = True,
     num_workers: int = 2,
     compile: bool | dict = False,
+    skip_bad_images: bool = False,
 ) -> CalibrationResult:
     r"""
     Streams images through a VAE and computes the statistics of its raw latents and the scaling they call for.
@@ -175,6 +184,9 @@ def calibrate(
             one graph per batch shape: worth it for large datasets on a GPU; compiled kernels agree with eager ones to
             rounding, not bitwise. A dict holds arguments for `ScaledLatentsMixin.enable_vae_compile` (for example
             `{"mode": "max-autotune"}`).
+        skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read (each
+            is logged to the `diffusers_scaled.tools` logger) instead of raising a `ValueError` that names the file.
+            The statistics are those of the images read.
 
     Returns:
         [`CalibrationResult`]
@@ -201,23 +213,21 @@ def calibrate(
     rank, world_size = _distributed.world()
     layout = _PayloadLayout(vae.config.latent_channels, fit_preview)
     merged = _MergedStatistics(layout)
-    bar = tqdm(total=total, unit="img", desc="calibrate", disable=not progress or rank != 0)
-    with _encoding.BatchLoader(resolution, num_workers) as loader:
+    bars = _encoding.progress_bar(total, "calibrate", progress and rank == 0)
+    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
         unit = 0  # the index of this round's first batch
-        for mine, (batch, _) in loader.map(
-            _batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)
-        ):
+        for _, batch in loader.map(_batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)):
             payload = layout.empty()
-            if mine:
+            if batch.images:  # (none: not this process's round, or every image of the batch skipped)
                 first_index = (unit + rank) * batch_size
                 fit_this_batch = fit_preview and first_index < preview_images
                 payload = _encode_batch(
-                    codec, layout, batch, resolution, sample_mode, seed, first_index, fit_this_batch
+                    codec, layout, batch.images, resolution, sample_mode, seed, first_index, fit_this_batch
                 )
             for part in _distributed.gather(payload):  # in process order = batch order
                 bar.update(merged.add(part))
+            bar.update(len(batch.skipped))
             unit += world_size
-    bar.close()
     return merged.result(vae, sample_mode, resolution)
 
 

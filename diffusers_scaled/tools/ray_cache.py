@@ -134,7 +134,7 @@ def encode_to_cache_ray(
         encoder_args = (ray.put(run.vae), run.raw_latents, run.compile, run.settings, run.plan, use_gpu, kill)
         dataset = ray.data.from_items(jobs, override_num_blocks=len(jobs))
         dataset.context.enable_progress_bars = progress
-        dataset = dataset.map(_ShardReader(run.plan, arguments.arguments["num_workers"]), num_cpus=1).map_batches(
+        dataset = dataset.map(_ShardReader(run.plan, arguments.arguments), num_cpus=1).map_batches(
             _ShardEncoder,
             batch_size=1,
             fn_constructor_args=encoder_args,
@@ -188,12 +188,16 @@ def _first_to(kill: tuple[str, str] | None, stage: str) -> bool:
 class _ShardReader:
     """CPU task: a shard row -> its batches with their images read, decoded and fitted (`_cache_write.read_shard`)."""
 
-    def __init__(self, plan: _cache_write.Plan, num_workers: int):
-        self.plan, self.num_workers = plan, num_workers
+    def __init__(self, plan: _cache_write.Plan, arguments: dict):
+        self.plan, self.num_workers, self.skip_bad_images = (
+            plan,
+            arguments["num_workers"],
+            arguments["skip_bad_images"],
+        )
 
     def __call__(self, row: dict) -> dict:
         chunk = pickle.loads(row.pop("items"))
-        with _encoding.BatchLoader(None, self.num_workers, read=self.plan.read) as loader:
+        with _encoding.BatchLoader(None, self.num_workers, self.skip_bad_images, self.plan.read) as loader:
             reads = list(_cache_write.read_shard(loader, chunk, int(row["first"]), self.plan))
         return {**row, "reads": pickle.dumps(reads)}
 

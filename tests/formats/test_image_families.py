@@ -4,6 +4,7 @@ returns, bitwise; and pipelines whose stock `__call__` calls `self.decode_latent
 import numpy as np
 import pytest
 import torch
+from _compare import assert_images_equal
 from diffusers import (
     ChromaImg2ImgPipeline,
     ChromaPipeline,
@@ -12,6 +13,8 @@ from diffusers import (
     LCMScheduler,
     Lumina2Pipeline,
     PixArtAlphaPipeline,
+    PixArtSigmaPipeline,
+    SanaPipeline,
     StableDiffusionAdapterPipeline,
     T2IAdapter,
     UNet2DConditionModel,
@@ -25,6 +28,8 @@ from fixtures import (
     make_pil_images,
     pixart_prompt_embeds,
     pixart_sigma_components,
+    sana_components,
+    sana_prompt_embeds,
     sd_components,
     text_embeds,
 )
@@ -98,6 +103,36 @@ def test_pixart_alpha():
     inputs = {"num_inference_steps": 2, "height": 32, "width": 32, "guidance_scale": 1.0, **pixart_prompt_embeds()}
     inputs["use_resolution_binning"] = False  # binning needs a 256-1024 pixel transformer
     _check_decode(pipe, inputs)
+
+
+BINNING = {
+    "pixart-sigma": (PixArtSigmaPipeline, lambda: pixart_sigma_components(sample_size=32), pixart_prompt_embeds),
+    "pixart-alpha": (PixArtAlphaPipeline, lambda: pixart_sigma_components(sample_size=32), pixart_prompt_embeds),
+    "sana": (SanaPipeline, lambda: sana_components(sample_size=16), sana_prompt_embeds),
+}
+
+
+@pytest.mark.parametrize("family", sorted(BINNING))
+def test_resolution_binning_decode_equals_stock(family):
+    # With `use_resolution_binning=True` (their default) these pipelines generate at the aspect-ratio bin nearest the
+    # requested 200x264 and resize and crop the decoded image back to it: given the call's height and width,
+    # `decode_latents` does the same, bitwise.
+    pipeline_class, components, embeds = BINNING[family]
+    pipe = scaled(pipeline_class)(**components())
+    pipe.set_progress_bar_config(disable=True)
+    inputs = {"height": 200, "width": 264, "num_inference_steps": 1, "guidance_scale": 1.0, **embeds()}
+    assert "use_resolution_binning" not in inputs  # the default, on
+    latents = pipe(**inputs, generator=generator(0), output_type="latent").images
+    for output_type in ("np", "pt"):
+        expected = pipe(**inputs, generator=generator(0), output_type=output_type).images
+        with torch.no_grad():
+            ours = pipe.decode_latents(latents, output_type=output_type, height=200, width=264)
+        assert_images_equal(ours, expected)
+    with torch.no_grad():
+        binned = pipe.decode_latents(latents)  # without the requested size: the bin's
+    assert binned.shape[1:3] == tuple(pipe.vae_scale_factor * n for n in latents.shape[2:]) != (200, 264)
+    with pytest.raises(ValueError, match="`height` and `width` go together"):
+        pipe.decode_latents(latents, height=200)
 
 
 class AdapterWithSDFormat(ScaledLatentsMixin, StableDiffusionAdapterPipeline):

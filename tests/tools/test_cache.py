@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 import torch
-from _compare import shard_contents
+from _compare import file_hashes, shard_contents
 from diffusers.image_processor import VaeImageProcessor
 from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
@@ -46,6 +47,76 @@ def test_cache_content_and_metadata(tmp_path):
     scaling = LatentScaling.from_config(vae.config)
     for (_, scaled), (_, raw) in zip(entries, load_cache(tmp_path / "raw")):
         assert torch.equal(scaled, scaling.scale(raw))
+
+
+def test_same_settings_give_the_same_bytes(tmp_path):
+    # safetensors writes its header's metadata in hash-map order, different at each call: without ordering it, the
+    # shards of two identical runs would hold the same tensors and metadata in different bytes.
+    vae = tiny_vae_kl()
+    images = make_pil_images(5, seed=2)
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path / "one", **kwargs)
+    encode_to_cache(vae, images, tmp_path / "two", **kwargs)
+    hashes = file_hashes(tmp_path / "one")
+    assert sorted(hashes) == ["cache.json"] + [shard_name(i) for i in range(3)]
+    assert file_hashes(tmp_path / "two") == hashes
+    assert shard_contents(tmp_path / "one") == shard_contents(
+        tmp_path / "two"
+    )  # and what they hold reads back the same
+    raw = (tmp_path / "one" / shard_name(0)).read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert list(header["__metadata__"]) == sorted(header["__metadata__"])  # the header as written, in key order
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_a_damaged_shard_is_named_and_the_same_encode_repairs_it(tmp_path, damage):
+    vae = tiny_vae_kl()
+    images = make_pil_images(5, seed=3)
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    encode_to_cache(vae, images, tmp_path, **kwargs)
+    reference = shard_contents(tmp_path)
+    shard = tmp_path / shard_name(1)
+    data = shard.read_bytes()
+    # cut short (a full disk, an interrupted copy), or another file in its place
+    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a shard")
+    with pytest.raises(ValueError, match=re.escape(f"`{shard}` is damaged") + ".*Run the same `encode` again"):
+        list(load_cache(tmp_path))
+    encode_to_cache(vae, images, tmp_path, **kwargs)
+    assert shard_contents(tmp_path) == reference
+    assert len(list(load_cache(tmp_path))) == 5
+
+
+def folder_with_a_broken_image(folder, n=5) -> tuple[str, str]:
+    """`n` good images and, third in sorted order, a file with an image name that is not an image."""
+    folder = write_image_folder(folder, n=n, sizes=((20, 24),))
+    names = sorted(os.listdir(folder))
+    broken = os.path.join(folder, names[1] + "-broken.png")  # sorts right after the second image
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    return folder, broken
+
+
+def test_an_unreadable_image_is_named_or_skipped_and_recorded(tmp_path, caplog):
+    folder, broken = folder_with_a_broken_image(str(tmp_path / "images"))
+    kwargs = {"shard_size": 2, "batch_size": 2, "resolution": 16, "progress": False}
+    with pytest.raises(ValueError, match=re.escape(f"Cannot read the image file `{broken}`") + ".*skip_bad_images"):
+        encode_to_cache(tiny_vae_kl(), folder, tmp_path / "stopped", **kwargs)
+
+    with caplog.at_level("WARNING", logger="diffusers_scaled.tools"):
+        index = encode_to_cache(tiny_vae_kl(), folder, tmp_path / "cache", skip_bad_images=True, **kwargs)
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        f"skipped `{broken}`, which cannot be read (UnidentifiedImageError: cannot identify image file '{broken}')"
+    ]
+    assert index["num_images"] == 6 and [(e["index"], e["source"]) for e in index["skipped"]] == [(2, broken)]
+    assert json.loads((tmp_path / "cache" / "cache.json").read_text())["skipped"] == index["skipped"]
+    entries = [entry for entry, _ in load_cache(tmp_path / "cache")]
+    assert [e["index"] for e in entries] == [0, 1, 3, 4, 5]  # the others keep their indices
+    assert broken not in [e["source"] for e in entries]
+
+    # Resuming finds every shard complete, the one with the skipped image included: nothing is written again.
+    written = []
+    encode_to_cache(tiny_vae_kl(), folder, tmp_path / "cache", skip_bad_images=True, callback=written.append, **kwargs)
+    assert written == []
 
 
 def test_other_settings_are_refused(tmp_path):

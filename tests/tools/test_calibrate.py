@@ -1,15 +1,18 @@
 import json
 import os
+import re
 
 import PIL.Image
 import PIL.ImageOps
 import pytest
 import torch
+from _compare import WRITTEN_ON_SAVE, folder_tree
 from diffusers import AutoencoderKL
 from diffusers.image_processor import VaeImageProcessor
-from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
+from fixtures import fail_each_write_step, make_pil_images, tiny_vae_kl, write_image_folder
+from safetensors import safe_open
 
-from diffusers_scaled.tools import calibrate
+from diffusers_scaled.tools import calibrate, encode_to_cache
 from diffusers_scaled.tools._encoding import batch_generator
 from diffusers_scaled.tools.preview import CALIBRATION_FILE
 
@@ -60,7 +63,7 @@ def test_calibration_latents_are_the_stock_latents_bitwise():
 
     vae = tiny_vae_kl()
     images = make_pil_images(3, size=(20, 20), seed=1)
-    read, sizes = BatchLoader(16).submit(images)()
+    read, sizes, _, _ = BatchLoader(16).submit(images)()
     got = encode_images(VaeCodec(vae, scaling=IDENTITY), read, 16, "sample", batch_generator(0, 0))
     assert torch.equal(torch.cat(got), _stock_latents(vae, images, 3, 16, seed=0))
     assert sizes == [(20, 20)] * 3
@@ -78,7 +81,7 @@ def test_folder_source_own_sizes_and_max_images(tmp_path):
     assert low < result.scaling_factor < high
 
 
-def test_write_to_vae_changes_only_the_scaling_keys(tmp_path):
+def test_write_to_vae_changes_only_the_config_without_bookkeeping(tmp_path):
     vae = tiny_vae_kl()
     vae.save_pretrained(tmp_path / "before")
     result = calibrate(vae, make_pil_images(4, seed=2), batch_size=2, resolution=16, progress=False)
@@ -107,6 +110,70 @@ def test_write_to_vae_changes_only_the_scaling_keys(tmp_path):
         old = load_file(tmp_path / "before" / "diffusion_pytorch_model.safetensors")
         new = load_file(target / "diffusion_pytorch_model.safetensors")
         assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)
+
+
+def test_a_vae_loaded_from_a_path_object_is_recorded_by_its_path_string(tmp_path):
+    # `from_pretrained(Path(...))` keeps the Path in `config._name_or_path`; every record stores the string.
+    tiny_vae_kl().save_pretrained(tmp_path / "vae")
+    vae = AutoencoderKL.from_pretrained(tmp_path / "vae")
+    assert isinstance(vae.config._name_or_path, os.PathLike)
+    images = make_pil_images(4, seed=2)
+    result = calibrate(vae, images, batch_size=2, resolution=16, progress=False)
+    assert result.vae["name"] == str(tmp_path / "vae")
+    result.write_to_vae(vae, tmp_path / "calibrated")
+    assert json.loads((tmp_path / "calibrated" / CALIBRATION_FILE).read_text())["vae"]["name"] == str(tmp_path / "vae")
+    for name, kwargs in (("vae", {}), ("named", {"vae_name": tmp_path / "named"})):
+        encode_to_cache(vae, images, tmp_path / f"cache_{name}", shard_size=2, resolution=16, progress=False, **kwargs)
+        with safe_open(str(tmp_path / f"cache_{name}" / "shard-00000.safetensors"), framework="pt") as f:
+            assert json.loads(f.metadata()["vae"])["name"] == str(tmp_path / name)
+        assert json.loads((tmp_path / f"cache_{name}" / "cache.json").read_text())["vae"]["name"] == str(
+            tmp_path / name
+        )
+
+
+def test_unreadable_images_are_named_or_skipped(tmp_path, caplog):
+    folder = write_image_folder(str(tmp_path / "images"), n=4)
+    broken = os.path.join(folder, "zz-broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    kwargs = {"batch_size": 2, "resolution": 16, "progress": False, "fit_preview": False}
+    with pytest.raises(ValueError, match=re.escape(f"`{broken}`") + ".*skip_bad_images"):
+        calibrate(tiny_vae_kl(), folder, **kwargs)
+    with caplog.at_level("WARNING", logger="diffusers_scaled.tools"):
+        skipped = calibrate(tiny_vae_kl(), folder, skip_bad_images=True, **kwargs)
+    assert any(broken in r.getMessage() for r in caplog.records)
+    os.remove(broken)
+    assert skipped == calibrate(tiny_vae_kl(), folder, **kwargs)  # the statistics of the images read
+
+
+def config_without_bookkeeping(vae) -> dict:
+    # (`save_pretrained` itself adds `_class_name` and `_diffusers_version` to the config of the model it saves.)
+    return {k: v for k, v in vae.config.items() if k not in WRITTEN_ON_SAVE}
+
+
+def test_write_to_vae_is_all_or_nothing_at_every_write_step(tmp_path):
+    # Into a new folder (and its missing parent), then into an existing one holding a file to replace and one to keep:
+    # with any one write step failing, the files and `vae.config` are as before and no temporary is left.
+    vae = tiny_vae_kl()
+    result = calibrate(vae, make_pil_images(4, seed=2), batch_size=2, resolution=16, progress=False)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "config.json").write_text("{}", encoding="utf-8")
+    (existing / "notes.txt").write_text("kept", encoding="utf-8")
+    for target, kept in ((tmp_path / "new" / "vae", []), (existing, ["notes.txt"])):
+        files, config = folder_tree(tmp_path), config_without_bookkeeping(vae)
+
+        def unchanged():
+            assert folder_tree(tmp_path) == files
+            assert config_without_bookkeeping(vae) == config
+
+        steps = fail_each_write_step(lambda: result.write_to_vae(vae, target, shift=True), unchanged)
+        assert steps >= 5  # folders made, config.json written and rewritten, calibration.json, the moves into place
+        written = ["config.json", "diffusion_pytorch_model.safetensors", CALIBRATION_FILE]
+        assert sorted(os.listdir(target)) == sorted(written + kept)
+        assert json.loads((target / "config.json").read_text())["shift_factor"] == result.shift_factor
+        assert vae.config.scaling_factor == result.scaling_factor and vae.config.shift_factor == result.shift_factor
+        assert not [name for name in os.listdir(target.parent) if ".tmp-" in name]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import torch
-from _compare import shard_contents
+from _compare import file_hashes, shard_contents
 from diffusers import AutoencoderKL
 from fixtures import tiny_vae_kl, write_image_folder
 
@@ -62,5 +62,6 @@ def _check_two_processes_equal_one(tmp_path):
     encode_to_cache(vae, folder, tmp_path / "cache_one", shard_size=2, batch_size=1, resolution=16,
                     vae_name=vae_dir, progress=False)  # fmt: skip
     assert shard_contents(tmp_path / "cache_two") == shard_contents(tmp_path / "cache_one")
+    assert file_hashes(tmp_path / "cache_two") == file_hashes(tmp_path / "cache_one")  # byte-identical files
     index_one = json.loads((tmp_path / "cache_one" / "cache.json").read_text())
     assert json.loads((tmp_path / "cache_two" / "cache.json").read_text()) == index_one

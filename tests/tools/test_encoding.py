@@ -21,7 +21,7 @@ def _read_all(folder, resolution, num_workers, batch_size=3):
     with BatchLoader(resolution, num_workers) as loader:
         return [
             (items, [np.asarray(image) for image in images], sizes)
-            for items, (images, sizes) in loader.map(chunks(folder, batch_size))
+            for items, (images, sizes, _, _) in loader.map(chunks(folder, batch_size))
         ]
 
 
