@@ -26,7 +26,8 @@ def add_arguments(parser):
 def run(args) -> int:
     report = verify_cache(args.cache_dir, sources=args.sources)
     if report.ok:
-        print(f"{args.cache_dir}: {report.num_shards} shards, {report.num_images} images, all sound")
+        skipped = f" ({report.num_skipped} unreadable images skipped)" if report.num_skipped else ""
+        print(f"{args.cache_dir}: {report.num_shards} shards, {report.num_images} images{skipped}, all sound")
         return 0
     for name, problems in report.problems.items():
         for problem in problems:

@@ -22,11 +22,13 @@ class VerifyReport:
     Attributes:
         num_shards (`int`): shards the index lists.
         num_images (`int`): images in the shards that could be read.
+        num_skipped (`int`): images those shards record as skipped (unreadable files, `skip_bad_images`).
         problems (`dict[str, list[str]]`): file name -> what is wrong with it (empty when the cache is sound).
     """
 
     num_shards: int = 0
     num_images: int = 0
+    num_skipped: int = 0
     problems: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -37,9 +39,9 @@ class VerifyReport:
         self.problems.setdefault(name, []).append(problem)
 
 
-def _check_shard(path: str, index: dict, expected_first: int | None, report: VerifyReport) -> tuple[int, int | None]:
-    """Checks one shard; returns the number of images its header lists (0 if unreadable) and the index the next
-    shard should start at (`None` if unknown: the next shard's first index is then taken as it is)."""
+def _check_shard(path: str, index: dict, expected_first: int | None, report: VerifyReport) -> int | None:
+    """Checks one shard and counts its images and skipped images in `report`; returns the index the next shard should
+    start at (`None` if unknown: the next shard's first index is then taken as it is)."""
     from safetensors import safe_open
 
     from ._cache_write import _tensor_sha256
@@ -47,21 +49,25 @@ def _check_shard(path: str, index: dict, expected_first: int | None, report: Ver
     name = os.path.basename(path)
     if not os.path.isfile(path):
         report.add(name, "missing")
-        return 0, None
+        return None
     try:
         metadata = _cache_layout.read_shard_metadata(path)
-        entries = metadata["images"]
+        entries, skipped = metadata["images"], metadata.get("skipped", [])
     except (ValueError, KeyError) as error:
         report.add(name, f"unreadable header ({error})")
-        return 0, None
+        return None
     for key in ("format", "vae", "scaling", "store", "dtype", "buckets", "flip", "alpha_mask", "shard_size"):
         if metadata.get(key) != index.get(key):
             report.add(name, f"setting `{key}` is {metadata.get(key)!r}, the index says {index.get(key)!r}")
+    report.num_images += len(entries)
+    report.num_skipped += len(skipped)
+    indices = [entry.get("index", -1) for entry in entries]
+    accounted = sorted(indices + [entry.get("index", -1) for entry in skipped])
     if expected_first is None:
-        expected_first = entries[0].get("index", 0) if entries else 0
-    expected = [expected_first + i for i in range(len(entries))]
-    if [entry.get("index") for entry in entries] != expected:
-        report.add(name, f"image indices are not {expected_first}..{expected_first + len(entries) - 1}")
+        expected_first = accounted[0] if accounted else 0
+    last = expected_first + len(accounted) - 1
+    if accounted != list(range(expected_first, last + 1)) or indices != sorted(indices):
+        report.add(name, f"image indices (skipped ones included) are not {expected_first}..{last}")
     want_dtype = _SAFETENSORS_DTYPES.get(index.get("dtype"))
     try:
         with safe_open(path, framework="pt") as f:
@@ -85,7 +91,7 @@ def _check_shard(path: str, index: dict, expected_first: int | None, report: Ver
                         report.add(name, f"tensor `{tensor}` does not match its SHA-256 (damaged data)")
     except Exception as error:  # safetensors raises several types for truncated or damaged data
         report.add(name, f"unreadable data ({type(error).__name__}: {error})")
-    return len(entries), expected_first + len(entries)
+    return expected_first + len(accounted)
 
 
 def verify_cache(cache_dir: str | os.PathLike, sources: bool = False) -> VerifyReport:
@@ -110,12 +116,14 @@ def verify_cache(cache_dir: str | os.PathLike, sources: bool = False) -> VerifyR
     report = VerifyReport(num_shards=len(index["shards"]))
     following = 0
     for name in index["shards"]:
-        count, following = _check_shard(os.path.join(cache_dir, name), index, following, report)
-        report.num_images += count
-    if report.num_images != index["num_images"] and not report.problems:
-        report.add(
-            _cache_layout.INDEX_FILE, f"lists {index['num_images']} images, the shards hold {report.num_images}"
-        )
+        following = _check_shard(os.path.join(cache_dir, name), index, following, report)
+    if not report.problems:
+        held = report.num_images + report.num_skipped
+        if held != index["num_images"]:
+            report.add(_cache_layout.INDEX_FILE, f"lists {index['num_images']} images, the shards account for {held}")
+        shards = [_cache_layout.read_shard_metadata(os.path.join(cache_dir, n)) for n in index["shards"]]
+        if index.get("skipped", []) != [entry for shard in shards for entry in shard.get("skipped", [])]:
+            report.add(_cache_layout.INDEX_FILE, "its `skipped` list is not the shards' skipped images")
     if sources:
         from ._data import content_sha256
 

@@ -17,7 +17,7 @@ from fixtures import make_pil_images, tiny_vae_kl, write_image_folder
 from safetensors import safe_open
 
 from diffusers_scaled import LatentScaling
-from diffusers_scaled.tools import encode_to_cache, load_cache, sample_from_distribution
+from diffusers_scaled.tools import encode_to_cache, load_cache, sample_from_distribution, verify_cache
 from diffusers_scaled.tools.cache import shard_name
 from diffusers_scaled.vae_codec import VaeCodec
 
@@ -117,6 +117,48 @@ def test_an_unreadable_image_is_named_or_skipped_and_recorded(tmp_path, caplog):
     written = []
     encode_to_cache(tiny_vae_kl(), folder, tmp_path / "cache", skip_bad_images=True, callback=written.append, **kwargs)
     assert written == []
+
+
+def test_an_image_cut_short_is_skipped_in_buckets_and_appended_once_repaired(tmp_path, caplog):
+    # Its header reads (so it gets a bucket) but its pixels do not: skipped where the bucket's batch is read, the
+    # others encoded as without it; `append` leaves it skipped until the file changes, then encodes it.
+    vae = tiny_vae_kl()
+    folder = write_image_folder(str(tmp_path / "images"), n=5, sizes=((40, 24), (24, 40)))
+    kwargs = {"shard_size": 3, "batch_size": 2, "resolution": 16, "buckets": [(12, 20), (20, 12)], "progress": False}
+    encode_to_cache(vae, folder, tmp_path / "whole", **kwargs)
+    whole = {e["source"]: t for e, t in load_cache(tmp_path / "whole")}
+    cut = os.path.join(folder, "img_001.png")
+    data = open(cut, "rb").read()
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(f"Cannot read the image file `{cut}`")):
+        encode_to_cache(vae, folder, tmp_path / "stopped", **kwargs)
+    with caplog.at_level("WARNING", logger="diffusers_scaled.tools"):
+        index = encode_to_cache(vae, folder, tmp_path / "cache", skip_bad_images=True, **kwargs)
+    assert [(e["index"], e["source"]) for e in index["skipped"]] == [(1, cut)]
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()][0].startswith(f"skipped `{cut}`")
+    entries = list(load_cache(tmp_path / "cache"))
+    assert [e["index"] for e, _ in entries] == [0, 2, 3, 4]
+    # It was alone in its bucket in its shard, and a batch's generator is seeded by its first image's index: the
+    # other images' latents are bitwise those of the cache without the damage.
+    assert all(torch.equal(t, whole[e["source"]]) for e, t in entries)
+
+    written = []
+    append = {"append": True, "skip_bad_images": True, "callback": lambda i, p: written.append(i)}
+    encode_to_cache(vae, folder, tmp_path / "cache", **append, **kwargs)
+    assert written == []  # still the same cut file: still skipped, nothing new
+    with open(cut, "wb") as f:
+        f.write(data)
+    index = encode_to_cache(vae, folder, tmp_path / "cache", **append, **kwargs)
+    assert written == [2] and index["num_images"] == 6 and [e["index"] for e in index["skipped"]] == [1]
+    assert [e["source"] for e, _ in load_cache(tmp_path / "cache")][-1] == cut
+    report = verify_cache(tmp_path / "cache")
+    assert report.ok and (report.num_images, report.num_skipped) == (5, 1)
+    index_file = tmp_path / "cache" / "cache.json"
+    index_file.write_text(json.dumps({**index, "skipped": []}))
+    assert verify_cache(tmp_path / "cache").problems == {
+        "cache.json": ["its `skipped` list is not the shards' skipped images"]
+    }
 
 
 def test_other_settings_are_refused(tmp_path):
