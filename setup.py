@@ -1,6 +1,9 @@
 from setuptools import find_packages, setup
 
 
+# `encode_to_cache_ray` / `encode --engine ray`: the latent cache written by a Ray Data pipeline (the release tested)
+RAY = ["ray[data]>=2.60"]
+
 setup(
     name="diffusers-scaled",
     version="0.1.0",
@@ -27,6 +30,8 @@ setup(
     extras_require={
         # `datasets`: Hugging Face datasets as an image source of the latent cache, and export of a cache to one
         "datasets": ["datasets>=2.14"],
+        # `ray`: `encode_to_cache_ray` / `encode --engine ray`, the latent cache written by a Ray Data pipeline
+        "ray": RAY,
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -35,6 +40,7 @@ setup(
             "ruff>=0.5",
             "scikit-image>=0.21",
             "datasets>=2.14",
+            *RAY,  # the Ray tests run in the suite (one local Ray cluster)
         ],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},

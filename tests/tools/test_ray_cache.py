@@ -7,6 +7,7 @@ runs are few and small: each run starts its encoder actors, which import torch a
 
 import os
 import shutil
+import tempfile
 
 import numpy as np
 import PIL.Image
@@ -44,9 +45,15 @@ NUM_SHARDS = 3
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 2**20)
+    # Ray keeps its sessions (logs, sockets) under its temporary folder: a short one (a socket path must stay under
+    # 108 bytes), removed with the cluster, so that nothing is left behind.
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 2**20, _temp_dir=temp_dir
+    )
     yield
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
