@@ -110,10 +110,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    vae = _common.load(args)
-    engine = {"local": encode_to_cache, "ray": encode_to_cache_ray}[args.engine]
     if args.actors is not None and args.engine != "ray":
-        raise ValueError("`--actors` is an option of `--engine ray`.")
+        raise ValueError(f"`--actors` is an option of `--engine ray`; got `--engine {args.engine}`.")
+    engine = {"local": encode_to_cache, "ray": encode_to_cache_ray}[args.engine]
+    vae = _common.load(args)
     index = engine(
         vae,
         args.images,

@@ -1,7 +1,7 @@
 """The latent cache encoded on a Ray cluster: `encode_to_cache_ray`, the cache of `encode_to_cache` (same format, same
 options, same bytes), with Ray Data scheduling the work across CPU tasks and one VAE actor per GPU.
 
-Optional: `pip install "diffusers-scaled[ray]"` (Ray Data). Nothing here is imported before it is called.
+Optional: `pip install "diffusers-scaled[ray]"` (Ray Data); Ray is imported when `encode_to_cache_ray` is called.
 
 The pipeline; Ray schedules, retries and moves the data, this module only supplies the per-row functions, each of
 which is the single-process cache's own code (`tools/_cache_write.py`):
@@ -41,8 +41,9 @@ __all__ = ["encode_to_cache_ray"]
 
 # A test hook: "<stage>:<marker file>" with stage "encode" or "write". The first worker of that stage to create the
 # marker file exits on the spot (`os._exit`), as a killed process would: before it encodes its shard ("encode"), or
-# half-way through writing the shard's temporary file ("write"). Ray retries the row; the cache must come out complete and the same.
-KILL_ONCE_ENV = "DIFFUSERS_SCALED_RAY_KILL_ONCE"
+# half-way through writing the shard's temporary file ("write"). Ray retries the row; the cache must come out complete
+# and the same.
+_KILL_ONCE_ENV = "DIFFUSERS_SCALED_RAY_KILL_ONCE"
 
 
 def encode_to_cache_ray(
@@ -165,12 +166,12 @@ def _dataset_items(dataset, image_column: str):
 
 
 def _kill_hook() -> tuple[str, str] | None:
-    value = os.environ.get(KILL_ONCE_ENV)
+    value = os.environ.get(_KILL_ONCE_ENV)
     if not value:
         return None
     stage, _, marker = value.partition(":")
     if stage not in ("encode", "write") or not marker:
-        raise ValueError(f'`{KILL_ONCE_ENV}` must be "encode:<marker file>" or "write:<marker file>"; got {value!r}.')
+        raise ValueError(f'`{_KILL_ONCE_ENV}` must be "encode:<marker file>" or "write:<marker file>"; got {value!r}.')
     return stage, marker
 
 

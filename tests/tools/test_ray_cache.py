@@ -22,7 +22,7 @@ pytest.importorskip("ray.data")
 from diffusers_scaled import cli  # noqa: E402
 from diffusers_scaled.tools import encode_to_cache, encode_to_cache_ray, load_cache  # noqa: E402
 from diffusers_scaled.tools.cache import shard_name  # noqa: E402
-from diffusers_scaled.tools.ray_cache import KILL_ONCE_ENV  # noqa: E402
+from diffusers_scaled.tools.ray_cache import _KILL_ONCE_ENV  # noqa: E402
 
 
 # Every option that shapes the tensors: three buckets (the images go to all three), random crops, flipped latents,
@@ -119,7 +119,7 @@ def test_killed_encoder_resumes_only_missing_shards(ray_cluster, dataset, tmp_pa
     os.remove(out / "cache.json")
     kept = os.stat(out / shard_name(1)).st_mtime_ns
     marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_ONCE_ENV, f"encode:{marker}")
+    monkeypatch.setenv(_KILL_ONCE_ENV, f"encode:{marker}")
     written = []
     kwargs = {"num_actors": 1, "vae_name": dataset["vae_dir"], "progress": False, **SETTINGS}
     encode_to_cache_ray(dataset["vae"], dataset["folder"], out, callback=lambda i, p: written.append(i), **kwargs)
@@ -133,7 +133,7 @@ def test_cli_engine_ray_with_a_writer_killed_mid_file(ray_cluster, dataset, tmp_
     # The actor dies half-way through writing a shard's temporary file: the shard is never seen half written (the
     # retry writes it whole) and the temporary is removed before cache.json is written.
     marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_ONCE_ENV, f"write:{marker}")
+    monkeypatch.setenv(_KILL_ONCE_ENV, f"write:{marker}")
     out = str(tmp_path / "cache")
     options = ["--shard-size", "3", "--batch-size", "2", "--resolution", "16", "--buckets", "16x16,16x24,24x16"]
     options += ["--crop", "random", "--flip", "--alpha-mask", "--store", "sample", "--store-dtype", "bfloat16"]
@@ -162,7 +162,9 @@ def test_a_ray_dataset_of_paths(ray_cluster, dataset, tmp_path):
     _assert_same_cache(tmp_path, dataset["reference"])  # the same sources (the `path` column) and content hashes
 
 
-def test_bad_arguments(dataset, tmp_path):
+def test_bad_arguments(dataset, tmp_path, capsys):
+    assert cli.main(["encode", dataset["folder"], str(tmp_path), "--actors", "2"]) == 1
+    assert "`--actors` is an option of `--engine ray`; got `--engine local`." in capsys.readouterr().err
     with pytest.raises(ValueError, match="`num_actors` must be a positive integer"):
         encode_to_cache_ray(dataset["vae"], dataset["folder"], tmp_path, num_actors=0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'shard_sise'"):
