@@ -3,13 +3,11 @@ single-process `encode_to_cache`, on the same folder and settings.
 
 A folder of 640x480 JPEG files (as in `bench_dataset_encode.py`) is encoded by a VAE of SD's architecture (random
 weights) at 128x128, in shards of `--shard-size`; every run writes a fresh cache, and every cache must be the
-single-process one byte for byte. Two figures per Ray run:
+single-process one byte for byte. The figure is images / the whole call: the actors' start-up included (each
+imports torch and diffusers and receives the VAE), which longer runs amortize.
 
-- wall: images / the whole call (the actors' start-up included: each imports torch and diffusers and receives the VAE);
-- steady: with k actors, the images of all shards but the first k / the time from the k-th completed shard (every
-  actor has finished one) to the end: the actors at work (slightly low: a shard's images count when it is written).
-
-Ray starts once (`ray.init(num_cpus=2)`, not timed); each actor holds one CPU, so torch runs one thread per actor.
+Ray starts once (`ray.init(num_cpus=2)`, not timed); each actor holds one CPU, so torch runs one thread per actor
+(Ray sets `OMP_NUM_THREADS=1`); the single process runs with 2 torch threads, then 1.
 
     python benchmarks/bench_ray_cache.py                 # 48 images, shards of 8
     python benchmarks/bench_ray_cache.py --images 96 --shard-size 8
@@ -50,36 +48,39 @@ def main():
         os.makedirs(folder)
         write_folder(folder, args.images)
 
-        start = time.perf_counter()
-        encode_to_cache(vae, folder, os.path.join(root, "single"), num_workers=2, **settings)
-        single = args.images / (time.perf_counter() - start)
-        reference = files(os.path.join(root, "single"))
+        load = os.getloadavg()[0]
+        singles = []
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            out = os.path.join(root, f"single{threads}")
+            encode_to_cache(vae, folder, out, num_workers=2, **settings)
+            singles.append((threads, args.images / (time.perf_counter() - start)))
+        reference = files(out)
+        assert files(os.path.join(root, "single2")) == reference
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         rows = []
         for actors in (1, 2):
-            done = []
             start = time.perf_counter()
             out = os.path.join(root, f"ray{actors}")
-            encode_to_cache_ray(
-                vae, folder, out, num_actors=actors, callback=lambda i, p: done.append(time.perf_counter()), **settings
-            )
-            end = time.perf_counter()
+            encode_to_cache_ray(vae, folder, out, num_actors=actors, **settings)
+            rate = args.images / (time.perf_counter() - start)
             assert files(out) == reference, "the Ray cache differs from the single-process cache"
-            steady = (args.images - actors * args.shard_size) / (end - sorted(done)[actors - 1])
-            rows.append(
-                (f"Ray Data, {actors} CPU actor{'s' if actors > 1 else ''}", args.images / (end - start), steady)
-            )
+            rows.append((f"Ray Data, {actors} CPU actor{'s' if actors > 1 else ''}", rate))
         ray.shutdown()
+    load = f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores)"
 
     print(
         f"SD-architecture VAE, cpu float32, {args.images} JPEG 640x480 -> {args.resolution}x{args.resolution}, "
         f"batch {args.batch_size}, shards of {args.shard_size}; every cache byte-identical to the single-process one"
     )
-    print(f"{'configuration':38}{'wall img/s':>11}{'steady img/s':>14}")
-    print(f"{'encode_to_cache, 1 process (2 threads)':38}{single:11.2f}{'':>14}")
-    for name, wall, steady in rows:
-        print(f"{name:38}{wall:11.2f}{steady:14.2f}")
+    print(load)
+    print(f"{'configuration':38}{'img/s':>8}")
+    for threads, rate in singles:
+        print(f"{f'encode_to_cache, 1 process, {threads} thread' + ('s' if threads > 1 else ''):38}{rate:8.2f}")
+    for name, rate in rows:
+        print(f"{name:38}{rate:8.2f}")
 
 
 if __name__ == "__main__":
