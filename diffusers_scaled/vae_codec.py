@@ -12,11 +12,12 @@ from diffusers.image_processor import VaeImageProcessor
 
 from ._compile import VaeCompileMixin
 from ._latents_codec import LatentsCodecMixin
-from .formats import LatentFormat
+from .formats import LatentFormat, formats_for_vae
+from .formats.video import ONE_FRAME, VideoFormat
 from .scaling import LatentScaling
 
 
-__all__ = ["IDENTITY", "VaeCodec", "vae_scale_factor"]
+__all__ = ["IDENTITY", "VaeCodec", "is_video_vae", "vae_latent_channels", "vae_scale_factor"]
 
 
 #: Multiplying by 1.0 is exact, so this scaling makes `encode_latents` return the VAE's raw latents bitwise.
@@ -24,7 +25,12 @@ IDENTITY = LatentScaling(scaling_factor=1.0)
 
 
 def vae_scale_factor(vae: torch.nn.Module) -> int:
-    """The VAE's spatial down-sampling factor, computed as the diffusers pipelines compute it."""
+    """The VAE's spatial down-sampling factor, computed as the diffusers pipelines compute it: the video VAEs' own
+    ratio (`spatial_compression_ratio`, or `scale_factor_spatial` in the config as Wan's and Qwen-Image's), else
+    `2 ** (len(block_out_channels) - 1)`."""
+    for ratio in (getattr(vae, "spatial_compression_ratio", None), getattr(vae.config, "scale_factor_spatial", None)):
+        if isinstance(ratio, int):
+            return ratio
     block_out_channels = getattr(vae.config, "block_out_channels", None)
     if not block_out_channels:
         raise ValueError(
@@ -32,6 +38,18 @@ def vae_scale_factor(vae: torch.nn.Module) -> int:
             "Pass `vae_scale_factor=` explicitly."
         )
     return 2 ** (len(block_out_channels) - 1)
+
+
+def vae_latent_channels(vae: torch.nn.Module) -> int | None:
+    """The VAE's latent channel count: `latent_channels` in its config, or `z_dim` (Wan, Qwen-Image)."""
+    config = vae.config
+    return getattr(config, "latent_channels", None) or getattr(config, "z_dim", None)
+
+
+def is_video_vae(vae: torch.nn.Module) -> bool:
+    """Whether the VAE works on 5-D `(batch, channels, frames, height, width)` tensors: the families whose pipelines
+    take its class say so (video formats, or Qwen-Image's frame axis)."""
+    return any(isinstance(fmt, VideoFormat) or fmt.frame_axis for fmt in formats_for_vae(type(vae)))
 
 
 class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
@@ -48,6 +66,9 @@ class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
 
     A float16 VAE whose config sets `force_upcast` computes in float32 (the SDXL rule), as a tool cannot know which
     pipeline the latents are meant for and float32 is the safe choice.
+
+    A 5-D (video) VAE is fed each image as a one-frame video (`formats.video.ONE_FRAME`): its latents come back as
+    `(batch, channels, 1, height, width)`, and decoding returns images.
     """
 
     honour_force_upcast = True
@@ -61,6 +82,8 @@ class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
     ):
         self.vae = vae
         self.image_processor = image_processor or VaeImageProcessor(vae_scale_factor=vae_scale_factor(vae))
+        if is_video_vae(vae):
+            self.latent_format = ONE_FRAME
         self._scaling = scaling
 
     @property

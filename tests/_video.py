@@ -7,9 +7,13 @@ import torch
 
 
 def stock_twin(pipe, stock_class):
-    """The stock pipeline class on the same component objects as `pipe`."""
-    names = set(stock_class._get_signature_keys(stock_class)[0])
-    twin = stock_class(**{name: component for name, component in pipe.components.items() if name in names})
+    """The stock pipeline class on the same component objects as `pipe`, with the same config arguments (Wan 2.2's
+    `expand_timesteps`, `boundary_ratio`)."""
+    expected, optional = stock_class._get_signature_keys(stock_class)
+    names = set(expected) | set(optional)
+    kwargs = {name: value for name, value in pipe.config.items() if name in names and not name.startswith("_")}
+    kwargs.update({name: component for name, component in pipe.components.items() if name in names})
+    twin = stock_class(**kwargs)
     twin.set_progress_bar_config(disable=True)
     return twin
 

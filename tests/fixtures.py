@@ -945,30 +945,45 @@ def _channel_statistics(channels: int, seed: int) -> tuple[list[float], list[flo
 
 
 def tiny_vae_wan(z_dim: int = 16):
+    """Wan 2.1's VAE (also Wan 2.2 A14B's); with `z_dim=48`, Wan 2.2 TI2V-5B's: residual blocks and a 2x2 patchify
+    (12 pixel channels in and out), 16x spatial compression."""
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=z_dim, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    )
+    if z_dim == 48:
+        vae = AutoencoderKLWan(
+            base_dim=4,
+            z_dim=48,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+            is_residual=True,
+            in_channels=12,
+            out_channels=12,
+            patch_size=2,
+            scale_factor_spatial=16,
+        )
+    else:
+        vae = AutoencoderKLWan(
+            base_dim=3, z_dim=z_dim, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+        )
     mean, std = _channel_statistics(z_dim, seed=1)
     vae.register_to_config(latents_mean=mean, latents_std=std)
     return vae
 
 
-def wan_components(image_to_video: bool = False) -> dict:
-    """`WanPipeline` (Wan 2.1 t2v) or, with `image_to_video`, `WanImageToVideoPipeline` (Wan 2.1 i2v: the condition
-    latents and mask are concatenated on the channel axis, 16 + 4 + 16 = 36 channels in, with a tiny CLIP image
-    encoder) components; pass `prompt_embeds` (width 32)."""
-    from diffusers import WanTransformer3DModel
+def _tiny_wan_transformer(
+    in_channels: int, out_channels: int, image_dim: int | None = None, seed: int = 0, skyreels: bool = False
+):
+    from diffusers import SkyReelsV2Transformer3DModel, WanTransformer3DModel
 
-    torch.manual_seed(0)
-    transformer = WanTransformer3DModel(
+    torch.manual_seed(seed)
+    return (SkyReelsV2Transformer3DModel if skyreels else WanTransformer3DModel)(
         patch_size=(1, 2, 2),
         num_attention_heads=2,
         attention_head_dim=12,
-        in_channels=36 if image_to_video else 16,
-        out_channels=16,
+        in_channels=in_channels,
+        out_channels=out_channels,
         text_dim=32,
         freq_dim=256,
         ffn_dim=32,
@@ -976,8 +991,15 @@ def wan_components(image_to_video: bool = False) -> dict:
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
-        image_dim=4 if image_to_video else None,
+        image_dim=image_dim,
     )
+
+
+def wan_components(image_to_video: bool = False) -> dict:
+    """`WanPipeline` (Wan 2.1 t2v) or, with `image_to_video`, `WanImageToVideoPipeline` (Wan 2.1 i2v: the condition
+    latents and mask are concatenated on the channel axis, 16 + 4 + 16 = 36 channels in, with a tiny CLIP image
+    encoder) components; pass `prompt_embeds` (width 32)."""
+    transformer = _tiny_wan_transformer(36 if image_to_video else 16, 16, image_dim=4 if image_to_video else None)
     components = _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
     if image_to_video:
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
@@ -1001,6 +1023,40 @@ def wan_components(image_to_video: bool = False) -> dict:
             image_encoder=CLIPVisionModelWithProjection(vision_config),
             image_processor=CLIPImageProcessorPil(crop_size=16, size=16),
         )
+    return components
+
+
+def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> dict:
+    """Wan 2.2 components; pass `prompt_embeds` (width 32).
+
+    - default: TI2V-5B (`WanPipeline`, or with `image_to_video` `WanImageToVideoPipeline`, same components): the
+      48-channel VAE and `expand_timesteps=True` (the i2v condition is the image alone, blended into latent frame 0).
+    - `two_stage`: A14B (`transformer` for high noise, `transformer_2` below `boundary_ratio`), Wan 2.1's VAE; i2v
+      without an image encoder (16 + 4 + 16 = 36 channels in, no `image_embeds`).
+    """
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=7.0)
+    if not two_stage:
+        components = _without_text_encoder(_tiny_wan_transformer(48, 48), tiny_vae_wan(z_dim=48), scheduler)
+        return {**components, "expand_timesteps": True}
+    in_channels = 36 if image_to_video else 16
+    components = _without_text_encoder(_tiny_wan_transformer(in_channels, 16), tiny_vae_wan(), scheduler)
+    return {**components, "transformer_2": _tiny_wan_transformer(in_channels, 16, seed=1), "boundary_ratio": 0.9}
+
+
+def skyreels_v2_components(image_to_video: bool = False) -> dict:
+    """SkyReels-V2 components (Wan's VAE, a `SkyReelsV2Transformer3DModel` of the tiny Wan transformer's shape, a flow
+    UniPC scheduler); pass `prompt_embeds` (width 32). `image_to_video`: `SkyReelsV2ImageToVideoPipeline`'s (36
+    channels in, a tiny CLIP image encoder); the diffusion-forcing pipelines take the default ones."""
+    from diffusers import UniPCMultistepScheduler
+
+    components = wan_components(image_to_video=image_to_video)
+    in_channels = 36 if image_to_video else 16
+    components["transformer"] = _tiny_wan_transformer(
+        in_channels, 16, image_dim=4 if image_to_video else None, skyreels=True
+    )
+    components["scheduler"] = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=8.0
+    )
     return components
 
 
@@ -1052,14 +1108,16 @@ def ltx_components(timestep_conditioning: bool = False) -> dict:
     return _without_text_encoder(transformer, tiny_vae_ltx(timestep_conditioning))
 
 
-def hunyuan_video_components() -> dict:
+def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
     """`HunyuanVideoPipeline` components; pass `prompt_embeds` (width 16), `pooled_prompt_embeds` (width 8) and
-    `prompt_attention_mask`."""
+    `prompt_attention_mask`. With `image_condition_type` (`"latent_concat"`: latents, condition and mask concatenated
+    on the channel axis, 4 + 4 + 1 channels in; `"token_replace"`: the condition replaces latent frame 0),
+    `HunyuanVideoImageToVideoPipeline`'s, without its LLaVA image processor (the prompt embeddings are passed)."""
     from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
 
     torch.manual_seed(0)
     transformer = HunyuanVideoTransformer3DModel(
-        in_channels=4,
+        in_channels=9 if image_condition_type == "latent_concat" else 4,
         out_channels=4,
         num_attention_heads=2,
         attention_head_dim=10,
@@ -1072,6 +1130,7 @@ def hunyuan_video_components() -> dict:
         text_embed_dim=16,
         pooled_projection_dim=8,
         rope_axes_dim=(2, 4, 4),
+        image_condition_type=image_condition_type,
     )
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(
@@ -1090,28 +1149,113 @@ def hunyuan_video_components() -> dict:
         mid_block_add_attention=True,
     )
     components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0))
-    return {**components, "text_encoder_2": None, "tokenizer_2": None}
+    components = {**components, "text_encoder_2": None, "tokenizer_2": None}
+    return components if image_condition_type is None else {**components, "image_processor": None}
 
 
-def cogvideox_components() -> dict:
-    """`CogVideoXPipeline` components; pass `prompt_embeds` (B, 16, 32). The transformer sees (B, F, C, H, W)."""
+def hunyuan_video15_components(image_to_video: bool = False) -> dict:
+    """`HunyuanVideo15Pipeline` components or, with `image_to_video`, `HunyuanVideo15ImageToVideoPipeline`'s (a tiny
+    SigLIP image encoder; the pipeline sizes the video from the image and `transformer.config.target_size`, 32 here);
+    pass `hunyuan_video15_prompt_embeds()`. Latents, condition latents and mask are concatenated on the channel axis
+    (4 + 4 + 1 channels in); spatial compression 16, temporal 4."""
+    from diffusers import AutoencoderKLHunyuanVideo15, HunyuanVideo15Transformer3DModel
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    torch.manual_seed(0)
+    transformer = HunyuanVideo15Transformer3DModel(
+        in_channels=9,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        num_refiner_layers=1,
+        mlp_ratio=2.0,
+        text_embed_dim=16,
+        text_embed_2_dim=8,
+        image_embed_dim=12,
+        rope_axes_dim=(2, 2, 4),
+        target_size=32,
+        task_type="i2v" if image_to_video else "t2v",
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo15(
+        latent_channels=4,
+        block_out_channels=(8, 8, 8, 8, 8),
+        layers_per_block=1,
+        spatial_compression_ratio=16,
+        temporal_compression_ratio=4,
+        scaling_factor=0.8,
+    )
+    components = {
+        **_without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0)),
+        "text_encoder_2": None,
+        "tokenizer_2": None,
+        "guider": ClassifierFreeGuidance(guidance_scale=1.0),  # one transformer call per step: no negative prompt
+    }
+    if image_to_video:
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+
+        try:  # transformers 5: the PIL processor has its own name (the default one needs torchvision)
+            from transformers import SiglipImageProcessorPil
+        except ImportError:  # transformers 4: the default processor is the PIL one
+            from transformers import SiglipImageProcessor as SiglipImageProcessorPil
+
+        torch.manual_seed(0)
+        config = SiglipVisionConfig(
+            hidden_size=12,
+            intermediate_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+        )
+        components.update(
+            image_encoder=SiglipVisionModel(config),
+            feature_extractor=SiglipImageProcessorPil(size={"height": 16, "width": 16}),
+        )
+    return components
+
+
+def hunyuan_video15_prompt_embeds(seed: int = 0) -> dict:
+    """The two prompt embeddings (Qwen2.5-VL width 16, ByT5 width 8) and their masks for `hunyuan_video15_components`."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "prompt_embeds": torch.randn(1, 8, 16, generator=g),
+        "prompt_embeds_mask": torch.ones(1, 8, dtype=torch.long),
+        "prompt_embeds_2": torch.randn(1, 6, 8, generator=g),
+        "prompt_embeds_mask_2": torch.ones(1, 6, dtype=torch.long),
+    }
+
+
+def cogvideox_components(image_to_video: bool = False, version: str = "1.0") -> dict:
+    """`CogVideoXPipeline` / `CogVideoXVideoToVideoPipeline` components, or with `image_to_video`
+    `CogVideoXImageToVideoPipeline`'s (the condition latents concatenated on the channel axis, 4 + 4 channels in); pass
+    `prompt_embeds` (B, 16, 32). The transformer sees (B, F, C, H, W). `version="1.5"`: a transformer with
+    `patch_size_t=2` (the pipelines pad the latent frames to a multiple of it) and rotary embeddings, and for
+    image-to-video a VAE whose config sets `invert_scale_latents` (the condition is multiplied by `1 / f`)."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
+    v15 = version == "1.5"
+    rotary = v15 or image_to_video
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=4,
-        attention_head_dim=8,
-        in_channels=4,
+        attention_head_dim=16 if rotary else 8,
+        in_channels=8 if image_to_video else 4,
         out_channels=4,
         time_embed_dim=2,
+        ofs_embed_dim=2 if v15 and image_to_video else None,
         text_embed_dim=32,
         num_layers=1,
-        sample_width=2,
-        sample_height=2,
+        sample_width=8 if v15 else 2,  # 1.5's rotary embeddings are sliced from this (latent) size
+        sample_height=8 if v15 else 2,
         sample_frames=9,
         patch_size=2,
+        patch_size_t=2 if v15 else None,
         temporal_compression_ratio=4,
         max_text_seq_length=16,
+        use_rotary_positional_embeddings=rotary,
+        patch_bias=not v15,
     )
     torch.manual_seed(0)
     vae = AutoencoderKLCogVideoX(
@@ -1125,6 +1269,7 @@ def cogvideox_components() -> dict:
         norm_num_groups=2,
         temporal_compression_ratio=4,
         scaling_factor=0.7,
+        invert_scale_latents=v15 and image_to_video,
     )
     return _without_text_encoder(transformer, vae, DDIMScheduler())
 

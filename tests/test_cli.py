@@ -239,3 +239,70 @@ def test_bad_option_values_are_usage_errors(capsys):
     with pytest.raises(SystemExit):
         main(["encode", "x", "y", "--buckets", "12by20"])
     assert "expected 'none', 'sdxl', 'generate' or sizes like" in capsys.readouterr().err
+
+
+# `info`: the family and its formula ------------------------------------------------------------------------------
+
+
+def _one_pipeline_per_format():
+    from diffusers_scaled.formats import _table
+
+    names = {}
+    for name, (fmt, _) in _table.PROVEN.items():
+        names.setdefault(fmt.name, name)
+    return sorted(names.values())
+
+
+@pytest.mark.parametrize("pipeline_name", _one_pipeline_per_format())
+def test_info_names_the_family_and_formula_of_every_format(pipeline_name, tmp_path, vae_dir, capsys):
+    # `info` reads the pipeline class from `model_index.json` and its family from the explicit table (the VAE itself
+    # is only loaded: one tiny VAE serves every family here).
+    import diffusers
+
+    from diffusers_scaled.formats import format_for
+
+    try:
+        pipeline_class = getattr(diffusers, pipeline_name, None)
+    except RuntimeError:  # diffusers' lazy import failed (an optional dependency): not available here
+        pipeline_class = None
+    if pipeline_class is None:
+        pytest.skip(f"{pipeline_name} is not in diffusers {diffusers.__version__} (or cannot be imported here)")
+    fmt = format_for(pipeline_class)
+    pipeline = tmp_path / "pipeline"
+    os.makedirs(pipeline)
+    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": pipeline_name}))
+    os.rename(vae_dir, pipeline / "vae")
+    assert main(["info", "--model", str(pipeline)]) == 0
+    out = capsys.readouterr().out
+    assert f"pipeline:         {pipeline_name}\n" in out
+    assert f"family:           {fmt.describe()}\n" in out and fmt.formula in out
+    assert main(["info", "--model", str(pipeline), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["families"] == [{"name": fmt.name, "formula": fmt.formula, "description": fmt.describe()}]
+
+
+def test_info_on_a_video_vae_lists_its_families_and_reads_no_scaling_factor(tmp_path, capsys):
+    from diffusers import AutoencoderKLWan
+    from fixtures import tiny_vae_wan
+
+    from diffusers_scaled.formats import formats_for_vae, video
+
+    tiny_vae_wan().save_pretrained(tmp_path / "wan")
+    assert main(["info", "--model", str(tmp_path / "wan"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [f["name"] for f in report["families"]]
+    assert names == [fmt.name for fmt in formats_for_vae(AutoencoderKLWan)]  # what the table says, in its order
+    assert names[:2] == [video.WAN.name, video.WAN_I2V.name]  # (+ SkyReels-V2's where diffusers can import it)
+    assert report["scaling"] is None and "family's format" in report["formula"]
+    assert report["vae_scale_factor"] == 8
+
+
+def test_info_on_a_refused_pipeline_says_why(tmp_path, vae_dir, capsys):
+    pipeline = tmp_path / "pipeline"
+    os.makedirs(pipeline)
+    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "AnimateDiffPipeline"}))
+    os.rename(vae_dir, pipeline / "vae")
+    assert main(["info", "--model", str(pipeline)]) == 0
+    assert (
+        "family:           none: `AnimateDiffPipeline` has no proven latent format (a video" in capsys.readouterr().out
+    )

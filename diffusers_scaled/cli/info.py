@@ -1,4 +1,8 @@
-"""Show which latent scaling a VAE (or a pipeline's VAE) uses, and its calibration statistics if it has them.
+"""Show which latent scaling a VAE (or a pipeline's VAE) uses: the latent family (format) and its formula, the scaling
+numbers, and its calibration statistics if it has them.
+
+A pipeline folder (with `model_index.json`) names its pipeline class, whose family the explicit table gives; a bare
+VAE is listed with every family whose pipelines take its class (several for `AutoencoderKL`).
 
 Examples:
   diffusers-scaled info
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..formats import format_for, formats_for_vae
 from ..scaling import LatentScaling
 from ..tools import CALIBRATION_FILE, default_vae_path
 from ..vae_codec import vae_scale_factor
@@ -38,14 +43,55 @@ def _calibration_path(args) -> str | None:
     return path if os.path.isfile(path) else None
 
 
+def _pipeline_class_name(args) -> str | None:
+    """The `_class_name` of a pipeline folder's `model_index.json` (None for a VAE folder, a subfolder or a hub id)."""
+    if args.model is None or args.subfolder is not None or not os.path.isdir(args.model):
+        return None
+    path = os.path.join(args.model, "model_index.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("_class_name")
+
+
+def _families(vae, pipeline_name: str | None) -> tuple[list, str | None]:
+    """The latent formats that apply, and why there are none when so."""
+    if pipeline_name is not None:
+        import diffusers
+
+        try:
+            pipeline_class = getattr(diffusers, pipeline_name, None)
+        except RuntimeError as error:  # diffusers' lazy import failed: an optional dependency is missing
+            return [], f"diffusers cannot import `{pipeline_name}` here ({error.__cause__!r})"
+        if pipeline_class is None:
+            return [], f"diffusers {diffusers.__version__} has no pipeline class `{pipeline_name}`"
+        try:
+            return [format_for(pipeline_class)], None
+        except TypeError as error:
+            return [], str(error).split(", so ")[0]
+    families = formats_for_vae(type(vae))
+    return families, None if families else f"no proven pipeline takes a `{type(vae).__name__}`"
+
+
+def _reads_config_scaling(fmt, vae) -> bool:
+    try:
+        return isinstance(fmt.scaling(vae), LatentScaling)
+    except ValueError:  # its numbers are missing from this VAE: the family reads them elsewhere than `LatentScaling`
+        return False
+
+
 def run(args) -> int:
     vae = _common.load(args)
+    pipeline_name = _pipeline_class_name(args)
+    families, no_family = _families(vae, pipeline_name)
     try:
         scaling = LatentScaling.from_config(vae.config)
         scaling_info = scaling.to_dict()
         formula = scaling.formula
     except ValueError as error:
         scaling_info, formula = None, str(error)
+    if families and not any(_reads_config_scaling(fmt, vae) for fmt in families):
+        scaling_info, formula = None, "read by the family's format (see `family`), not `LatentScaling`"
     try:
         factor = vae_scale_factor(vae)
     except ValueError:
@@ -57,9 +103,13 @@ def run(args) -> int:
         "vae_scale_factor": factor,
         "latent_channels": getattr(vae.config, "latent_channels", None),
         "force_upcast": getattr(vae.config, "force_upcast", None),
+        "pipeline": pipeline_name,
+        "families": [{"name": fmt.name, "formula": fmt.formula, "description": fmt.describe()} for fmt in families],
         "scaling": scaling_info,
         "formula": formula,
     }
+    if no_family is not None:
+        report["no_family"] = no_family
     path = _calibration_path(args)
     if path is not None:
         with open(path, encoding="utf-8") as f:
@@ -82,6 +132,12 @@ def run(args) -> int:
     print(f"model:            {report['model']}")
     print(f"class:            {report['class']} ({report['dtype']})")
     print(f"vae_scale_factor: {report['vae_scale_factor']}  latent_channels: {report['latent_channels']}")
+    if pipeline_name is not None:
+        print(f"pipeline:         {pipeline_name}")
+    for fmt in families:
+        print(f"family:           {fmt.describe()}")
+    if no_family is not None:
+        print(f"family:           none: {no_family}")
     if scaling_info is None:
         print(f"scaling:          unknown: {formula}")
     else:

@@ -3,7 +3,7 @@ which (`format_for`)."""
 
 from ._base import LatentFormat
 from ._layouts import Layout
-from ._table import covered_families, format_for, proving_test
+from ._table import covered_families, format_for, formats_for_vae, proving_test
 
 
-__all__ = ["LatentFormat", "Layout", "covered_families", "format_for", "proving_test"]
+__all__ = ["LatentFormat", "Layout", "covered_families", "format_for", "formats_for_vae", "proving_test"]

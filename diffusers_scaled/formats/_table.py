@@ -47,19 +47,18 @@ _VIDEO = (
     """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
     AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
     AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
-    CogVideoXImageToVideoPipeline Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
+    Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
-    HeliosPipeline HeliosPyramidPipeline HunyuanSkyreelsImageToVideoPipeline HunyuanVideo15ImageToVideoPipeline
-    HunyuanVideo15Pipeline HunyuanVideoFramepackPipeline HunyuanVideoImageToVideoPipeline I2VGenXLPipeline
+    HeliosPipeline HeliosPyramidPipeline HunyuanSkyreelsImageToVideoPipeline
+    HunyuanVideoFramepackPipeline I2VGenXLPipeline
     Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline LTXConditionPipeline
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
     MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
-    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingImageToVideoPipeline
-    SkyReelsV2DiffusionForcingPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
-    SkyReelsV2ImageToVideoPipeline SkyReelsV2Pipeline StableVideoDiffusionPipeline TextToVideoSDPipeline
+    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline StableVideoDiffusionPipeline
+    TextToVideoSDPipeline
     TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
@@ -135,6 +134,38 @@ def _proven_name(pipeline_class: type) -> str | None:
 def covered_families() -> list[str]:
     """The names of the families with at least one proven pipeline, in table order."""
     return list(dict.fromkeys(fmt.name for fmt, _ in PROVEN.values()))
+
+
+def formats_for_vae(vae_class: type) -> list[LatentFormat]:
+    r"""
+    The formats of the proven pipelines whose `vae` argument is annotated with `vae_class` (or a base class of it), in
+    table order, each once: the latent spaces a bare VAE of this class can serve (several for `AutoencoderKL`).
+
+    Args:
+        vae_class (`type`): a diffusers autoencoder class, e.g. `AutoencoderKLWan`.
+
+    Returns:
+        `list[LatentFormat]`: empty when no proven pipeline takes this VAE class.
+    """
+    import inspect
+
+    import diffusers
+
+    found = []
+    for name, (fmt, _) in PROVEN.items():
+        if fmt in found:
+            continue
+        try:
+            pipeline_class = getattr(diffusers, name, None)
+        except Exception:  # an optional dependency this environment lacks (see `exported_vae_pipelines`)
+            continue
+        if pipeline_class is None:
+            continue
+        annotation = inspect.signature(pipeline_class.__init__).parameters["vae"].annotation
+        names = {getattr(a, "__name__", str(a)) for a in getattr(annotation, "__args__", (annotation,))}
+        if names & {base.__name__ for base in vae_class.__mro__}:
+            found.append(fmt)
+    return found
 
 
 def format_for(pipeline_class: type) -> LatentFormat:

@@ -23,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import PIL.Image
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
+from .. import checks
 from ._base import LatentFormat, checked_image
 from ._layouts import Layout
 from ._statistics import ConfigScaling, ReciprocalStdScaling
@@ -34,7 +36,20 @@ from ._statistics import ConfigScaling, ReciprocalStdScaling
 # layouts ----------------------------------------------------------------------------------------------------------
 
 
-__all__ = ["WAN", "WAN_I2V", "LTX", "HUNYUAN_VIDEO", "COGVIDEOX", "MOCHI", "VideoFormat"]
+__all__ = [
+    "WAN",
+    "WAN_I2V",
+    "WAN_IMAGE",
+    "LTX",
+    "HUNYUAN_VIDEO",
+    "HUNYUAN_VIDEO_I2V",
+    "HUNYUAN_VIDEO_15",
+    "COGVIDEOX",
+    "COGVIDEOX_I2V",
+    "MOCHI",
+    "ONE_FRAME",
+    "VideoFormat",
+]
 
 
 class VideoLayout(Layout):
@@ -99,12 +114,18 @@ class FramesFirst(VideoLayout):
     """CogVideoX's transformer layout, `(batch, frames, channels, height, width)`, the form `output_type="latent"`
     returns, treated as its packed form: `unpack` permutes it to the VAE's `(batch, channels, frames, height, width)`,
     as the stock `decode_latents` does first (every 5-D input is taken to be frames-first), and `pack` permutes back,
-    as the stock `prepare_latents` does after encoding."""
+    as the stock `prepare_latents` does after encoding.
+
+    CogVideoX 1.5 (`transformer.config.patch_size_t` set) pads the latent frames at the front to a multiple of
+    `patch_size_t`, returns them padded with `output_type="latent"` and drops the padding before decoding: given the
+    call's `num_frames`, `unpack` drops it as well.
+    """
 
     name = "frames-first"
     packs = True
     description = (
-        "packed (the transformer's): `(batch, frames, channels, h, w)`; unpacked `(batch, channels, frames, h, w)`"
+        "packed (the transformer's): `(batch, frames, channels, h, w)`, CogVideoX 1.5's frames padded to a multiple "
+        "of `patch_size_t`; unpacked `(batch, channels, frames, h, w)`"
     )
 
     def is_packed(self, latents: torch.Tensor) -> bool:
@@ -114,13 +135,35 @@ class FramesFirst(VideoLayout):
         return latents.permute(0, 2, 1, 3, 4)
 
     def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
-        if getattr(pipe.transformer.config, "patch_size_t", None) is not None:
-            # CogVideoX 1.5 pads its latents with frames the stock `__call__` drops before decoding; not covered yet.
+        if not self.is_packed(latents):
+            return latents
+        patch_t = getattr(pipe.transformer.config, "patch_size_t", None)
+        if patch_t is not None:
+            latents = latents[:, self._padding(pipe, latents, patch_t, num_frames) :]
+        return latents.permute(0, 2, 1, 3, 4)
+
+    @staticmethod
+    def _padding(pipe, latents, patch_t: int, num_frames: int | None) -> int:
+        """How many padding frames CogVideoX 1.5's `__call__` put in front of `latents` (and drops before decoding)."""
+        frames = latents.shape[1]
+        if num_frames is None:
+            if frames % patch_t:
+                return 0  # not a multiple of `patch_size_t`: not padded (already trimmed)
             raise ValueError(
-                f"{type(pipe).__name__} has a CogVideoX 1.5 transformer (`patch_size_t` set): its padded latents are "
-                "not covered by `decode_latents` yet; only CogVideoX 1.0 latents are."
+                f"{type(pipe).__name__} pads its latent frames to a multiple of `patch_size_t`={patch_t} and drops the "
+                f"padding before decoding; pass the call's `num_frames` so that `decode_latents` knows whether the "
+                f"{frames} latent frames given include padding."
             )
-        return latents.permute(0, 2, 1, 3, 4) if self.is_packed(latents) else latents
+        checks.check_positive_int("num_frames", num_frames)
+        expected = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        padding = -expected % patch_t
+        if frames not in (expected, expected + padding):
+            raise ValueError(
+                f"`latents` for num_frames={num_frames} have {expected} latent frames ({expected + padding} with "
+                f"{type(pipe).__name__}'s padding to a multiple of `patch_size_t`={patch_t}); got {frames} "
+                f"(shape {tuple(latents.shape)}). Pass the `num_frames` of the call that produced them."
+            )
+        return frames - expected
 
 
 VIDEO = VideoLayout()
@@ -311,6 +354,78 @@ class LTXFormat(VideoFormat):
         return (1 - scale) * raw + scale * noise, {"temb": timestep}
 
 
+@dataclass(frozen=True)
+class HunyuanVideoImageFormat(VideoFormat):
+    r"""
+    HunyuanVideo image-to-video. With a `"token_replace"` transformer the condition replaces latent frame 0 and the
+    video is decoded from the latents `output_type="latent"` returns. With a `"latent_concat"` transformer (the
+    released HunyuanVideo-I2V) the pipeline decodes all latent frames and drops the first 4 video frames, while
+    `output_type="latent"` returns the latents without their first frame: those cannot be decoded to the stock video
+    (a causal VAE's frames depend on the frames before them). `decode_latents` then takes the final latents with all
+    their frames (`callback_on_step_end`'s `latents` at the last step) and the call's `num_frames`, and drops the
+    same 4 frames.
+    """
+
+    def _concat(self, pipe) -> bool:
+        return pipe.transformer.config.image_condition_type == "latent_concat"
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if not self._concat(pipe) or not isinstance(latents, torch.Tensor) or latents.ndim != 5:
+            return latents
+        if num_frames is None:
+            raise ValueError(
+                f"{type(pipe).__name__} with a `latent_concat` transformer decodes its latents with all their frames; "
+                "pass them (`callback_on_step_end`'s `latents` at the last step) with the call's `num_frames`."
+            )
+        checks.check_positive_int("num_frames", num_frames)
+        expected = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        if latents.shape[2] == expected - 1:
+            raise ValueError(
+                f'These latents have {expected - 1} frames, those `output_type="latent"` returns for num_frames='
+                f"{num_frames}: {type(pipe).__name__} (`latent_concat` transformer) drops their first latent frame there "
+                "but decodes the video from all of them, so no decode of these equals its video. Pass the final "
+                f"latents with all {expected} frames (`callback_on_step_end`'s `latents` at the last step)."
+            )
+        if latents.shape[2] != expected:
+            raise ValueError(
+                f"`latents` for num_frames={num_frames} have {expected} latent frames; got shape {tuple(latents.shape)}."
+            )
+        return latents
+
+    def postprocess(self, pipe, decoded: torch.Tensor, output_type: str):
+        if self._concat(pipe):
+            decoded = decoded[:, :, 4:]  # as `HunyuanVideoImageToVideoPipeline.__call__`
+        return super().postprocess(pipe, decoded, output_type)
+
+
+@dataclass(frozen=True)
+class HunyuanVideo15ImageFormat(VideoFormat):
+    r"""
+    HunyuanVideo 1.5 image-to-video: the pipeline sizes the video from the condition image (the aspect-ratio bucket
+    nearest to it for `transformer.config.target_size`, `video_processor.calculate_default_height_width`) and resizes
+    the image to that size by centre-cropping (`video_processor.resize(..., resize_mode="crop")`) before
+    preprocessing; `encode_latents` does the same for PIL images (the only input the stock pipeline takes), at the
+    given `height` and `width` if both are given.
+    """
+
+    def preprocess(self, pipe, image, height, width, device, num_frames=None) -> torch.Tensor:
+        if (height is None) != (width is None):
+            raise ValueError(
+                f"`height` and `width` go together for {type(pipe).__name__} (the image is centre-cropped to both); "
+                f"got height={height!r}, width={width!r}."
+            )
+        processor = self.processor(pipe)
+        images = image if isinstance(image, list) else [image]
+        if all(isinstance(img, PIL.Image.Image) for img in images):
+            if height is None:
+                first = images[0]
+                height, width = processor.calculate_default_height_width(
+                    height=first.size[1], width=first.size[0], target_size=pipe.target_size
+                )
+            image = [processor.resize(img, height=height, width=width, resize_mode="crop") for img in images]
+        return super().preprocess(pipe, image, height, width, device, num_frames)
+
+
 WAN = VideoFormat(
     name="Wan 2.1/2.2",
     formula="`(z - mean) * (1 / std)`",
@@ -325,6 +440,14 @@ WAN_I2V = VideoFormat(
     sample_mode="argmax",
     condition="image_padded",
     conditioned_by="WanImageToVideoPipeline.prepare_latents",
+)
+WAN_IMAGE = VideoFormat(
+    name="Wan image-to-video, the image alone",
+    formula="`(z - mean) * (1 / std)` of the image as one frame",
+    statistics=ReciprocalStdScaling,
+    sample_mode="argmax",
+    condition="image",
+    conditioned_by="SkyReelsV2DiffusionForcingImageToVideoPipeline.prepare_latents",
 )
 LTX = LTXFormat(
     name="LTX-Video",
@@ -342,6 +465,24 @@ HUNYUAN_VIDEO = VideoFormat(
     condition="image",
     conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
 )
+HUNYUAN_VIDEO_I2V = HunyuanVideoImageFormat(
+    name="HunyuanVideo image-to-video",
+    formula="`f * z` of the image as one frame (`latent_concat`: decoded from all latent frames, first 4 frames "
+    "dropped)",
+    statistics=ConfigScaling,
+    sample_mode="argmax",
+    condition="image",
+    encodes_one_by_one=True,
+    conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
+)
+HUNYUAN_VIDEO_15 = HunyuanVideo15ImageFormat(
+    name="HunyuanVideo 1.5",
+    formula="`f * z`",
+    statistics=ConfigScaling,
+    sample_mode="argmax",
+    condition="image",
+    conditioned_by="HunyuanVideo15ImageToVideoPipeline.prepare_cond_latents_and_mask",
+)
 COGVIDEOX = VideoFormat(
     name="CogVideoX",
     formula="`f * z`, frames before channels",
@@ -350,10 +491,31 @@ COGVIDEOX = VideoFormat(
     condition="video",
     conditioned_by="CogVideoXVideoToVideoPipeline.prepare_latents",
 )
+COGVIDEOX_I2V = VideoFormat(
+    name="CogVideoX image-to-video",
+    formula="`f * z` of the image as one frame (`1 / f * z` where `vae.config.invert_scale_latents`), frames before "
+    "channels",
+    statistics=ReciprocalFactorScaling,
+    statistics_options={"honour_invert_scale_latents": True},
+    layout=FRAMES_FIRST,
+    condition="image",
+    encodes_one_by_one=True,
+    conditioned_by="CogVideoXImageToVideoPipeline.prepare_latents",
+)
 MOCHI = VideoFormat(
     name="Mochi",
     formula="`(z - mean) * f / std`",
     statistics=ConfigScaling,
+)
+
+
+#: A 5-D VAE fed images as one-frame videos (`pixels.unsqueeze(2)`, decoded `[:, :, 0]`), with the scaling the caller
+#: gives: how the tools (`VaeCodec`: calibration, previews) encode images with a video VAE of any family.
+ONE_FRAME = LatentFormat(
+    name="5-D VAE, images as one frame",
+    formula="the scaling the tool is given",
+    layout=VIDEO,
+    frame_axis=True,
 )
 
 
@@ -362,10 +524,18 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "WanPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanVideoToVideoPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "WanImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_wan.py"),
+    "SkyReelsV2Pipeline": (WAN, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2DiffusionForcingPipeline": (WAN, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2ImageToVideoPipeline": (WAN_I2V, "tests/formats/test_video_skyreels.py"),
+    "SkyReelsV2DiffusionForcingImageToVideoPipeline": (WAN_IMAGE, "tests/formats/test_video_skyreels.py"),
     "LTXPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
+    "HunyuanVideoImageToVideoPipeline": (HUNYUAN_VIDEO_I2V, "tests/formats/test_video_hunyuan.py"),
+    "HunyuanVideo15Pipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
+    "HunyuanVideo15ImageToVideoPipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
     "CogVideoXPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
     "CogVideoXVideoToVideoPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
+    "CogVideoXImageToVideoPipeline": (COGVIDEOX_I2V, "tests/formats/test_video_cogvideox.py"),
     "MochiPipeline": (MOCHI, "tests/formats/test_video_families.py"),
 }

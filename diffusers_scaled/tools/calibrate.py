@@ -18,7 +18,7 @@ import torch
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
-from ..vae_codec import IDENTITY
+from ..vae_codec import IDENTITY, vae_latent_channels
 from . import _data, _distributed, _encoding
 from ._assets import vae_identity
 from ._stats import RunningMoments, RunningScalar
@@ -74,10 +74,12 @@ class CalibrationResult:
         """The calibrated scaling: `scaling_factor` alone (SD style) or with `shift_factor` (SD3/Flux style)."""
         return LatentScaling(self.scaling_factor, shift_factor=self.shift_factor if shift else None)
 
-    def latent_preview(self, shift: bool = False) -> LatentPreview:
+    def latent_preview(self, shift: bool = False, scaling=None) -> LatentPreview:
+        """The fitted preview map, for latents scaled with `scaling` (a family's statistics, e.g. a pipeline's
+        `latent_scaling`) or, by default, with the calibrated scaling (`shift` as in `scaling`)."""
         if self.preview is None:
             raise ValueError("This calibration fitted no preview map (`fit_preview=False`).")
-        return LatentPreview.from_dict(self.preview, self.scaling(shift))
+        return LatentPreview.from_dict(self.preview, self.scaling(shift) if scaling is None else scaling)
 
     def summary(self) -> str:
         low, high = self.scaling_factor_ci95
@@ -98,29 +100,76 @@ class CalibrationResult:
         """Writes the statistics as JSON (atomically)."""
         atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
-    def write_to_vae(self, vae: torch.nn.Module, save_directory: str | os.PathLike, shift: bool = False) -> None:
+    def write_to_vae(
+        self,
+        vae: torch.nn.Module,
+        save_directory: str | os.PathLike,
+        shift: bool = False,
+        per_channel: bool | None = None,
+    ) -> None:
         """
-        Saves the VAE with `save_pretrained` and the calibrated `scaling_factor` (and `shift_factor` when `shift`) in
-        its config, with the statistics next to it as `calibration.json`, then sets the same values in `vae.config`.
+        Saves the VAE with `save_pretrained` and the calibrated statistics in the form its family reads them, with the
+        statistics next to it as `calibration.json`, then sets the same values on `vae`:
+
+        - `scaling_factor` (and `shift_factor` when `shift`) in its config: the SD-style families;
+        - with `per_channel`, the per-channel `channel_mean` / `channel_std` where the VAE keeps per-channel
+          statistics: registered buffers `vae.latents_mean` / `vae.latents_std` (LTX-Video) or the config keys
+          `latents_mean` / `latents_std` (Wan, Qwen-Image, Mochi); its `scaling_factor`, if any, is left as it is.
+          Defaults to whether the VAE has such statistics already (buffers, or non-null config keys).
+
         No other config key changes, apart from diffusers' own bookkeeping: `_diffusers_version` is the installed
         version, and `_name_or_path` (where the VAE was loaded from, which `save_pretrained` would record as a local
         path) is left out.
 
         All-or-nothing: the files are written to a temporary folder beside `save_directory` and moved in only when all
         of them are complete (an existing folder keeps its other files; files of the same names are replaced). If any
-        step fails, `save_directory` and `vae.config` are as they were and no temporary file is left.
+        step fails, `save_directory` and the VAE's config and buffers are as they were and no temporary file is left.
         """
-        updates = {"scaling_factor": self.scaling_factor}
-        if shift:
-            updates["shift_factor"] = self.shift_factor
-        if _distributed.is_main_process():
-            with atomic.transaction() as t:
-                folder = t.folder(save_directory)
-                vae.save_pretrained(folder)
-                _finish_saved_config(os.path.join(folder, "config.json"), updates)
-                self.save(os.path.join(folder, CALIBRATION_FILE))
-        _distributed.barrier()
-        vae.register_to_config(**updates)
+        form = _per_channel_form(vae) if per_channel is None or per_channel else None
+        if per_channel and form is None:
+            raise ValueError(
+                f"`per_channel=True` needs a VAE that keeps per-channel statistics (`latents_mean`/`latents_std` "
+                f"buffers or config keys); the {type(vae).__name__} has none."
+            )
+        if form is None:
+            updates = {"scaling_factor": self.scaling_factor}
+            if shift:
+                updates["shift_factor"] = self.shift_factor
+        else:
+            updates = {"latents_mean": list(self.channel_mean), "latents_std": list(self.channel_std)}
+        buffers = {}
+        if form == "buffers":  # saved with the weights: set before `save_pretrained`, restored if any step fails
+            buffers = {name: getattr(vae, name).detach().clone() for name in updates}
+            for name, values in updates.items():
+                getattr(vae, name).copy_(torch.tensor(values))
+        try:
+            if _distributed.is_main_process():
+                with atomic.transaction() as t:
+                    folder = t.folder(save_directory)
+                    vae.save_pretrained(folder)
+                    config_updates = {} if form == "buffers" else updates
+                    _finish_saved_config(os.path.join(folder, "config.json"), config_updates)
+                    self.save(os.path.join(folder, CALIBRATION_FILE))
+            _distributed.barrier()
+        except BaseException:
+            for name, values in buffers.items():
+                getattr(vae, name).copy_(values)
+            raise
+        if form != "buffers":
+            vae.register_to_config(**updates)
+
+
+def _per_channel_form(vae) -> str | None:
+    """Where the VAE keeps per-channel latent statistics: `"buffers"` (LTX-Video), `"config"` (Wan, Qwen-Image, Mochi,
+    Playground-style SDXL VAEs) or `None`."""
+    if isinstance(getattr(vae, "latents_mean", None), torch.Tensor) and isinstance(
+        getattr(vae, "latents_std", None), torch.Tensor
+    ):
+        return "buffers"
+    config = vae.config
+    if getattr(config, "latents_mean", None) is not None and getattr(config, "latents_std", None) is not None:
+        return "config"
+    return None
 
 
 def _finish_saved_config(config_path: str, updates: dict) -> None:
@@ -211,7 +260,7 @@ def calibrate(
         total = None if total is None else min(total, max_images)
 
     rank, world_size = _distributed.world()
-    layout = _PayloadLayout(vae.config.latent_channels, fit_preview)
+    layout = _PayloadLayout(vae_latent_channels(vae), fit_preview)
     merged = _MergedStatistics(layout)
     bars = _encoding.progress_bar(total, "calibrate", progress and rank == 0)
     with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:

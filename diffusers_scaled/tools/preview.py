@@ -34,7 +34,9 @@ class LatentPreview:
     Args:
         weight (`tuple[tuple[float, ...], ...]`): 3 rows (R, G, B) of one coefficient per latent channel.
         bias (`tuple[float, float, float]`): the constant term per colour.
-        scaling (`LatentScaling`): the scaling of the latents it is applied to (the VAE's, when it was fitted).
+        scaling (`LatentScaling`, or a latent format's statistics): the scaling of the latents it is applied to (the
+            VAE's, when it was fitted); for a family whose numbers live elsewhere than `LatentScaling` (Wan, LTX-Video,
+            Flux.2, ...), the pipeline's `latent_scaling` (anything with `unscale(latents) -> raw latents`).
     """
 
     weight: tuple[tuple[float, ...], ...]
@@ -57,30 +59,37 @@ class LatentPreview:
         )
 
     @classmethod
-    def from_pretrained(cls, vae_folder: str | os.PathLike) -> "LatentPreview":
-        """The preview stored by calibration in a VAE folder, with the scaling of that folder's `config.json`."""
+    def from_pretrained(cls, vae_folder: str | os.PathLike, scaling=None) -> "LatentPreview":
+        """The preview stored by calibration in a VAE folder, for latents scaled with `scaling` (by default the
+        `LatentScaling` of that folder's `config.json`; pass a pipeline's `latent_scaling` for the other families)."""
         path = os.path.join(vae_folder, CALIBRATION_FILE)
         calibration = read_json(
             path, f"`{vae_folder}` has no `{CALIBRATION_FILE}`; run `diffusers-scaled calibrate --write` on it first."
         )
         if not calibration.get("preview"):
             raise ValueError(f"`{path}` holds no preview map (calibrated with `fit_preview=False`).")
-        with open(os.path.join(vae_folder, "config.json"), encoding="utf-8") as f:
-            config = json.load(f)
-        return cls.from_dict(calibration["preview"], LatentScaling.from_config(config))
+        if scaling is None:
+            with open(os.path.join(vae_folder, "config.json"), encoding="utf-8") as f:
+                scaling = LatentScaling.from_config(json.load(f))
+        return cls.from_dict(calibration["preview"], scaling)
 
 
 def preview_latents(latents: torch.Tensor, preview: LatentPreview, output_type: str = "pil"):
     r"""
     Turns scaled latents (what the denoiser sees, e.g. in a step-end callback) into small RGB images without the VAE.
 
-    The images have one pixel per latent pixel (1/8 of the final size for SD): enough for a progress preview.
+    The images have one pixel per latent pixel (1/8 of the final size for SD): enough for a progress preview. Video
+    latents give one preview frame per latent frame, in the form of a video pipeline's `.frames`.
 
     Args:
-        latents (`torch.Tensor`): scaled latents of shape `(batch, channels, height, width)`.
-        preview (`LatentPreview`): the map, for example `LatentPreview.from_pretrained(vae_folder)`.
+        latents (`torch.Tensor`): scaled latents of shape `(batch, channels, height, width)`, or `(batch, channels,
+            frames, height, width)` for video families. Packed latents (Flux, Qwen-Image, LTX-Video) are unpacked
+            first: `pipe.latent_format.unpack(pipe, latents, height, width, num_frames)`.
+        preview (`LatentPreview`): the map, for example `LatentPreview.from_pretrained(vae_folder)` (with
+            `scaling=pipe.latent_scaling` for the families whose statistics are not a `LatentScaling`).
         output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` (`(batch, h, w, 3)` float32 in [0, 1])
-            or `"pt"` (`(batch, 3, h, w)` in [0, 1]).
+            or `"pt"` (`(batch, 3, h, w)` in [0, 1]); for video latents `(batch, frames, h, w, 3)`, `(batch, frames,
+            3, h, w)` and a list (batch) of lists (frames) of PIL images.
 
     Returns:
         The previews in the form `output_type` names.
@@ -95,10 +104,10 @@ def preview_latents(latents: torch.Tensor, preview: LatentPreview, output_type: 
     ```
     """
     check_output_type(output_type)
-    if not isinstance(latents, torch.Tensor) or latents.ndim != 4:
+    if not isinstance(latents, torch.Tensor) or latents.ndim not in (4, 5):
         raise ValueError(
-            "`latents` must be a tensor of shape (batch, channels, height, width); got "
-            f"{tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__}."
+            "`latents` must be a tensor of shape (batch, channels, height, width) or (batch, channels, frames, height, "
+            f"width); got {tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__}."
         )
     if latents.shape[1] != preview.num_channels:
         raise ValueError(
@@ -107,12 +116,17 @@ def preview_latents(latents: torch.Tensor, preview: LatentPreview, output_type: 
     raw = preview.scaling.unscale(latents.detach().float())
     weight = torch.tensor(preview.weight, dtype=torch.float32, device=raw.device)
     bias = torch.tensor(preview.bias, dtype=torch.float32, device=raw.device)
-    rgb = (torch.einsum("oc,bchw->bohw", weight, raw) + bias[None, :, None, None]).clamp(0, 1)
+    rgb = torch.einsum("oc,bc...->bo...", weight, raw) + bias.view(1, 3, *[1] * (raw.ndim - 2))
+    rgb = rgb.clamp(0, 1)
+    if rgb.ndim == 5:  # (batch, 3, frames, h, w) -> (batch, frames, 3, h, w), a video pipeline's `.frames` order
+        rgb = rgb.permute(0, 2, 1, 3, 4)
     if output_type == "pt":
         return rgb
-    array = rgb.permute(0, 2, 3, 1).cpu().numpy()
+    array = rgb.movedim(-3, -1).cpu().numpy()
     if output_type == "np":
         return array
+    if array.ndim == 5:
+        return [[PIL.Image.fromarray((f * 255).round().astype(np.uint8)) for f in video] for video in array]
     return [PIL.Image.fromarray((a * 255).round().astype(np.uint8)) for a in array]
 
 
@@ -125,7 +139,10 @@ class PreviewFit:
 
     @staticmethod
     def batch_terms(raw_latents: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        """`(C + 1, C + 4)` float64: [X^T X | X^T Y] of one batch. `decoded` is `(B, 3, H, W)` in [0, 1]."""
+        """`(C + 1, C + 4)` float64: [X^T X | X^T Y] of one batch. `decoded` is `(B, 3, H, W)` in [0, 1]; a 5-D VAE's
+        latents of images fed as one frame, `(B, C, 1, h, w)`, are taken as `(B, C, h, w)`."""
+        if raw_latents.ndim == 5 and raw_latents.shape[2] == 1:
+            raw_latents = raw_latents[:, :, 0]
         factor = decoded.shape[-1] // raw_latents.shape[-1]
         target = torch.nn.functional.avg_pool2d(decoded.float(), factor) if factor > 1 else decoded.float()
         x = raw_latents.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).reshape(-1, raw_latents.shape[1])

@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 
 import torch
+from torch.utils.data import default_collate
 
 from ..scaling import LatentScaling
 from . import _cache_layout, _encoding
@@ -132,9 +133,13 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         return tensor if self.dtype is None else tensor.to(self.dtype)
 
     def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} is out of range for a cache of {len(self)} images")
-        entry, path, row = self.entries[i], self._shard_of[i], self._conditioning[i]
+        try:
+            entry, path = self.entries[i], self._shard_of[i]
+        except IndexError:
+            raise IndexError(f"index {i} is out of range for a cache of {len(self)} images") from None
+        # one copy of the item's row (a view would carry the whole table's storage to the main process); its pairs
+        # are views of that copy
+        row = self._conditioning[i].clone()
         names = entry["tensors"]
         generator = None
         if self.flip or self.store == "distribution":
@@ -149,10 +154,9 @@ class LatentCacheDataset(torch.utils.data.Dataset):
                 latents = self.scaling.scale(latents)
         item = {
             "latents": latents,
-            # clones: a view would carry the whole table's storage to the main process
-            "original_size": row[0:2].clone(),
-            "crop_top_left": (row[6:8] if flipped else row[2:4]).clone(),
-            "target_size": row[4:6].clone(),
+            "original_size": row[0:2],
+            "crop_top_left": row[6:8] if flipped else row[2:4],
+            "target_size": row[4:6],
             "index": entry["index"],
             "flipped": flipped,
         }
@@ -162,12 +166,16 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         return item
 
 
+_CONDITIONING = ("original_size", "crop_top_left", "target_size")
+
+
 def collate_latents(items: list[dict]) -> dict:
     r"""
     Stacks `LatentCacheDataset` items into a batch: `latents` `(B, C, h, w)`, `original_size` / `crop_top_left` /
     `target_size` `(B, 2)`, `add_time_ids` `(B, 6)` (their concatenation, as diffusers' SDXL pipelines and training
-    script build it; cast it to the UNet's dtype), `index` `(B,)`, `flipped` `(B,)` and `alpha_mask` `(B, 1, h, w)`
-    when the items have one.
+    script build it; cast it to the UNet's dtype), `index` `(B,)`, `flipped` `(B,)` (bool) and `alpha_mask`
+    `(B, 1, h, w)` when the items have one. The integer tensors are views of one `int64` table (fewer tensors to hand
+    from DataLoader workers to the main process); `.clone()` one before changing it in place.
 
     Raises:
         `ValueError`: if the items have different latent shapes (use `BucketBatchSampler`, which batches one bucket).
@@ -178,14 +186,22 @@ def collate_latents(items: list[dict]) -> dict:
             f"A batch must hold latents of one shape (one bucket); got {sorted(shapes)}. Use `BucketBatchSampler` "
             "as the DataLoader's `batch_sampler`."
         )
-    batch = {"latents": torch.stack([item["latents"] for item in items])}
-    for key in ("original_size", "crop_top_left", "target_size"):
-        batch[key] = torch.stack([item[key] for item in items])
-    batch["add_time_ids"] = torch.cat([batch["original_size"], batch["crop_top_left"], batch["target_size"]], dim=1)
-    batch["index"] = torch.tensor([item["index"] for item in items])
-    batch["flipped"] = torch.tensor([item["flipped"] for item in items])
+    # A DataLoader worker hands each tensor's storage to the main process through its own shared-memory segment: the
+    # integers share one table, `(B, 8)`: the three pairs in diffusers' order (`add_time_ids`), index, flipped.
+    # `default_collate` stacks the latents straight into shared memory in a worker (no copy on the way out).
+    batch = {"latents": default_collate([item["latents"] for item in items])}
+    rows = []
+    for item in items:
+        pairs = [value for key in _CONDITIONING for value in item[key].tolist()]
+        rows.append([*pairs, item["index"], item["flipped"]])
+    table = torch.tensor(rows)
+    batch["add_time_ids"] = table[:, :6]
+    for k, key in enumerate(_CONDITIONING):
+        batch[key] = table[:, 2 * k : 2 * k + 2]
+    batch["index"] = table[:, 6]
+    batch["flipped"] = table[:, 7].bool()
     if all("alpha_mask" in item for item in items):
-        batch["alpha_mask"] = torch.stack([item["alpha_mask"] for item in items])
+        batch["alpha_mask"] = default_collate([item["alpha_mask"] for item in items])
     return batch
 
 

@@ -22,9 +22,13 @@ OLDER_DIFFUSERS = version.parse(diffusers.__version__) < version.parse(TABLE_DIF
 
 
 def installed(name):
-    if not hasattr(diffusers, name):
+    try:
+        pipeline_class = getattr(diffusers, name, None)
+    except Exception:  # an optional dependency this environment lacks: not exported here (see exported_vae_pipelines)
+        pipeline_class = None
+    if pipeline_class is None:
         pytest.skip(f"{name} is not in diffusers {diffusers.__version__} (the table is written for {TABLE_DIFFUSERS})")
-    return getattr(diffusers, name)
+    return pipeline_class
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Wan 2.1/2.2 (`formats.video.WAN`, `WAN_I2V`) against the stock Wan pipelines' `__call__`.
+"""Wan 2.1 and 2.2 (`formats.video.WAN`, `WAN_I2V`) against the stock Wan pipelines' `__call__`.
 
 Wan's VAE keeps per-channel `latents_mean`/`latents_std` in its config (non-trivial in the fixture); the pipelines
 decode `latents / (1 / std) + mean` and encode the i2v condition `(z - mean) * (1 / std)`. All in float32 on CPU with
@@ -20,7 +20,7 @@ from diffusers import (
     WanPipeline,
     WanVideoToVideoPipeline,
 )
-from fixtures import generator, make_pil_images, video_prompt_embeds, wan_components
+from fixtures import generator, make_pil_images, video_prompt_embeds, wan22_components, wan_components
 
 from diffusers_scaled import ScaledWanImageToVideoPipeline, ScaledWanPipeline, scaled
 
@@ -35,8 +35,8 @@ class NoNoiseScheduler(FlowMatchEulerDiscreteScheduler):
         return sample
 
 
-def make(pipeline_class, **kwargs):
-    pipe = pipeline_class(**wan_components(**kwargs))
+def make(pipeline_class, wan_version="2.1", **kwargs):
+    pipe = pipeline_class(**(wan22_components if wan_version == "2.2" else wan_components)(**kwargs))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -124,3 +124,48 @@ def test_video_encode_equals_stock_video_to_video_latents(t2v):
         latents = t2v.encode_latents(video, height=HEIGHT, width=WIDTH)
     assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
     assert torch.equal(latents, seen)
+
+
+# Wan 2.2 -------------------------------------------------------------------------------------------------------------
+# TI2V-5B: a 48-channel VAE (16x spatial) and `expand_timesteps`, whose image-to-video condition is the image alone,
+# blended into latent frame 0 of the transformer's input. A14B: two transformers (`boundary_ratio`), Wan 2.1's VAE,
+# image-to-video without an image encoder.
+WAN22 = {"TI2V-5B": (32, 64, {}), "A14B": (16, 32, {"two_stage": True})}  # height, width, fixture options
+
+
+def wan22(variant, pipeline_class):
+    height, width, options = WAN22[variant]
+    image_to_video = pipeline_class is WanImageToVideoPipeline
+    pipe = make(scaled(pipeline_class), image_to_video=image_to_video, **options, wan_version="2.2")
+    return pipe, stock_twin(pipe, pipeline_class), {"height": height, "width": width}
+
+
+@pytest.mark.parametrize("variant", sorted(WAN22))
+@pytest.mark.parametrize("pipeline_class", [WanPipeline, WanImageToVideoPipeline], ids=["t2v", "i2v"])
+def test_wan22_decode_equals_stock_frames(variant, pipeline_class):
+    pipe, stock, sizes = wan22(variant, pipeline_class)
+    if pipeline_class is WanImageToVideoPipeline:
+        sizes["image"] = make_pil_images(1, (sizes["width"], sizes["height"]))[0]
+    latents = generate(stock, "latent", **sizes).frames
+    expected = generate(stock, "np", **sizes).frames
+    assert latents.shape[1] == pipe.vae.config.z_dim
+    with torch.no_grad():
+        frames = pipe.decode_latents(latents, output_type="np")
+    assert_same_frames(frames, expected, "np")
+
+
+@pytest.mark.parametrize("variant", sorted(WAN22))
+def test_wan22_i2v_encode_equals_stock_condition(variant):
+    pipe, stock, sizes = wan22(variant, WanImageToVideoPipeline)
+    image = make_pil_images(1, (sizes["width"], sizes["height"]), seed=3)[0]
+    seen = first_transformer_input(stock, lambda: generate(stock, "latent", image=image, **sizes))
+    with torch.no_grad():
+        latents = pipe.encode_latents(image, num_frames=FRAMES, **sizes)
+    if variant == "TI2V-5B":
+        # `expand_timesteps`: the image alone is encoded (one latent frame), and the transformer's first input is
+        # `(1 - mask) * condition + mask * noise`, the condition on latent frame 0.
+        assert latents.shape == (1, 48, 1, sizes["height"] // 16, sizes["width"] // 16)
+        assert torch.equal(latents, seen[:, :, :1])
+    else:
+        assert latents.shape == (1, 16, 2, sizes["height"] // 8, sizes["width"] // 8)
+        assert torch.equal(latents, seen[:, 16 + 4 :])

@@ -219,3 +219,124 @@ def test_dataset_items_are_fetched_once_and_only_when_encoded():
     assert result.num_images == 3 and dataset.fetched == [0, 1, 2]
     reference = calibrate(tiny_vae_kl(), dataset.images[:3], batch_size=2, resolution=16, progress=False)
     assert result.to_dict() == reference.to_dict()
+
+
+# 5-D (video) VAEs: per-channel statistics, written where the family reads them ----------------------------------------
+# Images are fed to a video VAE as one-frame videos (`formats.video.ONE_FRAME`). Wan keeps its statistics in config keys,
+# LTX-Video in registered buffers; the family's own (proven) encode arithmetic then normalizes the calibration images
+# to mean 0, std 1 per channel.
+
+
+def _video_family(name):
+    from diffusers import LTXImageToVideoPipeline, WanPipeline
+    from fixtures import ltx_components, tiny_vae_ltx, tiny_vae_wan, wan_components
+
+    if name == "wan":
+        return tiny_vae_wan(), WanPipeline, wan_components
+    return tiny_vae_ltx(), LTXImageToVideoPipeline, ltx_components
+
+
+def _stock_one_frame_latents(vae, images, batch_size):
+    """The VAE's raw latents of `images` fed as one-frame videos, with diffusers' own calls (posterior mode)."""
+    from diffusers_scaled.vae_codec import vae_scale_factor
+
+    processor = VaeImageProcessor(vae_scale_factor=vae_scale_factor(vae))
+    with torch.no_grad():
+        return torch.cat(
+            [
+                vae.encode(processor.preprocess(images[first : first + batch_size]).unsqueeze(2)).latent_dist.mode()
+                for first in range(0, len(images), batch_size)
+            ]
+        )
+
+
+def _channel_moments(latents):
+    values = latents.to(torch.float64).transpose(0, 1).reshape(latents.shape[1], -1)
+    mean = values.mean(dim=1)
+    return mean, ((values - mean[:, None]) ** 2).mean(dim=1).sqrt()
+
+
+@pytest.mark.parametrize("family", ["wan", "ltx"])
+def test_video_vae_per_channel_statistics_are_written_where_the_family_reads_them(family, tmp_path):
+    from diffusers_scaled import scaled
+
+    vae, pipeline_class, components = _video_family(family)
+    images = make_pil_images(3, size=(32, 32), seed=4)
+    result = calibrate(vae, images, batch_size=2, resolution=32, sample_mode="argmax", progress=False, num_workers=0)
+    mean, std = _channel_moments(_stock_one_frame_latents(vae, images, 2))
+    torch.testing.assert_close(torch.tensor(result.channel_mean, dtype=torch.float64), mean, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(torch.tensor(result.channel_std, dtype=torch.float64), std, rtol=1e-12, atol=0)
+
+    config_before = dict(vae.config)
+    result.write_to_vae(vae, tmp_path / "calibrated")
+    reloaded = type(vae).from_pretrained(tmp_path / "calibrated")
+    if family == "wan":  # config keys
+        assert reloaded.config.latents_mean == result.channel_mean == vae.config.latents_mean
+        assert reloaded.config.latents_std == result.channel_std
+    else:  # registered buffers; the config (scaling_factor included) unchanged
+        assert torch.equal(reloaded.latents_mean, torch.tensor(result.channel_mean))
+        assert torch.equal(reloaded.latents_std, torch.tensor(result.channel_std))
+        assert reloaded.config.scaling_factor == config_before["scaling_factor"] == 0.8
+        unchanged = {k: v for k, v in vae.config.items() if k not in WRITTEN_ON_SAVE}  # save_pretrained's bookkeeping
+        assert unchanged == {k: v for k, v in config_before.items() if k not in WRITTEN_ON_SAVE}
+
+    pipe = scaled(pipeline_class)(**{**components(), "vae": reloaded})
+    with torch.no_grad():
+        if family == "wan":  # the images as one-frame videos, normalized as `WanVideoToVideoPipeline` does
+            latents = pipe.encode_latents([[image] for image in images], height=32, width=32)
+        else:  # the images as conditions, normalized as `LTXImageToVideoPipeline` does
+            latents = pipe.encode_latents(images, height=32, width=32, sample_mode="argmax")
+    normalized_mean, normalized_std = _channel_moments(latents)
+    # float32 arithmetic on both sides of the statistics: mean 0 and std 1 to float32 rounding.
+    torch.testing.assert_close(normalized_mean, torch.zeros_like(normalized_mean), rtol=0, atol=1e-5)
+    torch.testing.assert_close(normalized_std, torch.ones_like(normalized_std), rtol=1e-5, atol=0)
+
+
+def test_per_channel_needs_a_vae_with_per_channel_statistics(tmp_path):
+    result = calibrate(tiny_vae_kl(), make_pil_images(2, size=(16, 16)), resolution=16, progress=False)
+    with pytest.raises(ValueError, match="per_channel=True"):
+        result.write_to_vae(tiny_vae_kl(), tmp_path / "out", per_channel=True)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_ltx_buffers_are_restored_when_writing_fails(tmp_path):
+    vae, _, _ = _video_family("ltx")
+    result = calibrate(vae, make_pil_images(2, size=(32, 32)), resolution=32, progress=False, num_workers=0)
+    before = (vae.latents_mean.clone(), vae.latents_std.clone())
+
+    def run(step_dir):
+        result.write_to_vae(vae, step_dir)
+
+    def check(step_dir):
+        assert not os.path.exists(step_dir)
+        assert torch.equal(vae.latents_mean, before[0]) and torch.equal(vae.latents_std, before[1])
+
+    assert fail_each_write_step(lambda: run(tmp_path / "out"), lambda: check(tmp_path / "out")) > 3
+
+
+def test_preview_of_video_latents_maps_the_familys_raw_latents():
+    # The preview map is fitted on raw latents; applied to a Wan pipeline's scaled 5-D latents through the pipeline's
+    # own statistics (`latent_scaling`), it equals the map applied to the raw latents.
+    from diffusers import WanPipeline
+    from fixtures import wan_components
+
+    from diffusers_scaled import scaled
+    from diffusers_scaled.tools import preview_latents
+
+    pipe = scaled(WanPipeline)(**wan_components())
+    images = make_pil_images(3, size=(32, 32), seed=4)
+    result = calibrate(pipe.vae, images, resolution=32, sample_mode="argmax", progress=False, num_workers=0)
+    preview = result.latent_preview(scaling=pipe.latent_scaling)
+    clip = make_pil_images(5, size=(32, 32), seed=6)
+    with torch.no_grad():
+        latents = pipe.encode_latents(clip)  # (1, 16, 2, 4, 4)
+        raw = pipe.vae.encode(pipe.video_processor.preprocess_video(clip)).latent_dist.mode()
+    weight, bias = torch.tensor(preview.weight), torch.tensor(preview.bias)
+    expected = (torch.einsum("oc,bcfhw->bfohw", weight, raw) + bias[None, None, :, None, None]).clamp(0, 1)
+    frames = preview_latents(latents, preview, output_type="pt")
+    assert frames.shape == (1, 2, 3, 4, 4)  # (batch, frames, 3, h, w), as a video pipeline's `.frames`
+    # scale then unscale is not the identity bitwise in float32: to its rounding.
+    torch.testing.assert_close(frames, expected, rtol=0, atol=1e-5)
+    assert preview_latents(latents, preview, output_type="np").shape == (1, 2, 4, 4, 3)
+    pil = preview_latents(latents, preview)
+    assert len(pil) == 1 and len(pil[0]) == 2 and pil[0][0].size == (4, 4)

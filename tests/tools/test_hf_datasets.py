@@ -1,5 +1,7 @@
 """Hugging Face `datasets`: as the image source (map-style and streaming), and as the export format of a cache."""
 
+import json
+
 import datasets
 import pytest
 import torch
@@ -35,10 +37,13 @@ def test_export_round_trips_every_tensor_and_key(tmp_path):
                     dtype="bfloat16", **KWARGS)  # fmt: skip
     exported = cache_to_dataset(tmp_path / "cache")
     assert len(exported) == 5 and exported[0]["target_size"] == [12, 20]
+    index = json.loads((tmp_path / "cache" / "cache.json").read_text())
     exported.save_to_disk(str(tmp_path / "exported"))
     reloaded = datasets.load_from_disk(str(tmp_path / "exported"))
     original = list(load_cache(tmp_path / "cache", all_tensors=True))
     for dataset in (exported, reloaded):
+        settings = json.loads(dataset.info.description)["diffusers_scaled_cache"]
+        assert settings == {key: value for key, value in index.items() if key != "shards"}  # every key of cache.json
         copy = list(load_cache(dataset, all_tensors=True))
         assert [entry for entry, _ in copy] == [entry for entry, _ in original]
         for (_, a), (_, b) in zip(original, copy):
