@@ -1,16 +1,30 @@
+import re
+
 from setuptools import find_packages, setup
 
+
+REPOSITORY = "https://github.com/diffusers-scaled/diffusers-scaled"
+with open("diffusers_scaled/__init__.py", encoding="utf-8") as f:
+    VERSION = re.search(r'^__version__ = "([^"]+)"$', f.read(), re.MULTILINE).group(1)  # the one place it is written
 
 # `encode_to_cache_ray` / `encode --engine ray`: the latent cache written by a Ray Data pipeline (the release tested)
 RAY = ["ray[data]>=2.60"]
 
 setup(
     name="diffusers-scaled",
-    version="0.1.0",
+    version=VERSION,
     description="Exact, non-deprecated encode_latents / decode_latents for Hugging Face diffusers pipelines.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
+    url=REPOSITORY,
+    project_urls={
+        "Documentation": f"{REPOSITORY}/blob/main/docs/index.md",
+        "Source": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+    },
+    author="The diffusers-scaled authors",
     packages=find_packages(include=["diffusers_scaled", "diffusers_scaled.*"]),
     include_package_data=True,
     package_data={"diffusers_scaled": ["assets/**/*"]},
@@ -32,6 +46,8 @@ setup(
         "datasets": ["datasets>=2.14"],
         # `ray`: `encode_to_cache_ray` / `encode --engine ray`, the latent cache written by a Ray Data pipeline
         "ray": RAY,
+        # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
+        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -40,6 +56,7 @@ setup(
             "ruff>=0.5",
             "scikit-image>=0.21",
             "datasets>=2.14",
+            "setuptools>=70.1",
             *RAY,  # the Ray tests run in the suite (one local Ray cluster)
         ],
     },

@@ -17,9 +17,6 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 
 
-SAMPLE_MODES = ("sample", "argmax")
-
-
 try:  # diffusers >= 0.36 knows group offloading too
     from diffusers.utils.torch_utils import get_module_execution_device as _diffusers_execution_device
 except ImportError:  # pragma: no cover - depends on the installed diffusers

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
-from ._vae import SAMPLE_MODES
-
 
 __all__ = [
     "OUTPUT_TYPES",
@@ -28,6 +24,8 @@ __all__ = [
 
 #: The `output_type` values of `decode_latents` and `preview_latents`.
 OUTPUT_TYPES = ("pil", "np", "pt")
+#: The `sample_mode` values of `encode_latents` and the tools: a posterior sample, or its mode.
+SAMPLE_MODES = ("sample", "argmax")
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> None:
@@ -44,6 +42,8 @@ def check_sample_mode(sample_mode) -> None:
 
 
 def check_generator(generator, batch_size: int) -> None:
+    import torch  # here, not at the top: the command line reads this module's constants without importing torch
+
     if generator is None or isinstance(generator, torch.Generator):
         return
     if isinstance(generator, (list, tuple)):

@@ -330,21 +330,22 @@ def tiny_vae_shifted(**overrides) -> AutoencoderKL:
     return tiny_vae_kl(**config)
 
 
-def sd3_components() -> dict:
-    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img). The T5 encoder is left out: the
-    pipeline then uses zeros for its embeddings, which is what SD3 supports without `text_encoder_3`."""
+def sd3_components(latent_channels: int = 4) -> dict:
+    """Components of a tiny Stable Diffusion 3 pipeline (text-to-image, img2img; inpainting, which accepts only SD3's
+    own 16 latent channels, with `latent_channels=16`). The T5 encoder is left out: the pipeline then uses zeros for
+    its embeddings, which is what SD3 supports without `text_encoder_3`."""
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
         sample_size=32,
         patch_size=1,
-        in_channels=4,
+        in_channels=latent_channels,
         num_layers=1,
         attention_head_dim=8,
         num_attention_heads=4,
         caption_projection_dim=32,
         joint_attention_dim=32,
         pooled_projection_dim=64,
-        out_channels=4,
+        out_channels=latent_channels,
     )
     torch.manual_seed(0)
     text_encoder = CLIPTextModelWithProjection(_text_encoder_config(hidden_act="gelu", projection_dim=32))
@@ -353,7 +354,7 @@ def sd3_components() -> dict:
     return {
         "transformer": transformer,
         "scheduler": FlowMatchEulerDiscreteScheduler(),
-        "vae": tiny_vae_shifted(),
+        "vae": tiny_vae_shifted(latent_channels=latent_channels),
         "text_encoder": text_encoder,
         "tokenizer": tiny_tokenizer(),
         "text_encoder_2": text_encoder_2,

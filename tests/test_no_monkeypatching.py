@@ -72,6 +72,8 @@ SCRIPT = textwrap.dedent(
         sd.save_pretrained(os.path.join(root, "sd"))
         DiffusionPipeline.from_pretrained(os.path.join(root, "sd"))
         StableDiffusionImg2ImgPipeline.from_pipe(sd)
+        diffusers.AutoPipelineForInpainting.from_pipe(diffusers.AutoPipelineForImage2Image.from_pipe(sd))
+        diffusers.AutoPipelineForText2Image.from_pretrained(os.path.join(root, "sd"))
         sd("x", num_inference_steps=1, height=32, width=32, output_type="np")
         StableDiffusionXLPipeline(**sdxl_components()).save_pretrained(os.path.join(root, "sdxl"))
         DiffusionPipeline.from_pretrained(os.path.join(root, "sdxl"))
@@ -106,17 +108,20 @@ SCRIPT = textwrap.dedent(
         img2img = ds.ScaledStableDiffusionImg2ImgPipeline.from_pipe(ds.AutoScaledPipeline.from_pretrained(
             os.path.join(root, "sd")))
         ds.AutoScaledPipeline.from_pipe(img2img)
+        inpaint = ds.AutoScaledPipelineForInpainting.from_pipe(ds.AutoScaledPipelineForText2Image.from_pipe(img2img))
+        ds.AutoScaledPipelineForImage2Image.from_pipe(inpaint)
+        ds.AutoScaledPipelineForImage2Image.from_pretrained(os.path.join(root, "ScaledStableDiffusionXLPipeline"))
         Mine(**sd_components()).save_pretrained(os.path.join(root, "mine"), stock_format=True)
         ds.get_scaled_pipeline_class("StableDiffusionXLPipeline")
         ds.get_stock_pipeline_class(Mine)
 
-    root = tempfile.mkdtemp()
-    stock_paths(root)
-    before = snapshot()
-    if "--control" in sys.argv:
-        StableDiffusionPipeline.encode_latents = lambda self: None  # what this package must never do
-    else:
-        scaled_paths(root)
+    with tempfile.TemporaryDirectory() as root:
+        stock_paths(root)
+        before = snapshot()
+        if "--control" in sys.argv:
+            StableDiffusionPipeline.encode_latents = lambda self: None  # what this package must never do
+        else:
+            scaled_paths(root)
     problems = compare(before, snapshot())
     print(f"checked {{sum(map(len, before.values()))}} attributes of {{len(before)}} modules and classes")
     print("\n".join(problems) if problems else "NO CHANGES")

@@ -1,16 +1,18 @@
-"""Options and helpers shared by the commands."""
+"""Options and helpers shared by the commands.
+
+Building the parser must stay light (`diffusers-scaled --help` imports neither torch nor diffusers): this module and
+the command modules import the tools, torch and the rest inside the functions that run a command.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-import torch
+import os
 
 from ..checks import SAMPLE_MODES
-from ..tools import DEFAULT_VAE_NAME, is_main_process, load_vae
 
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = ("float32", "float16", "bfloat16")  # names of torch dtypes
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,23 +114,72 @@ def non_negative_int(value: str) -> int:
     return _int_from(value, 0, "non-negative")
 
 
+def check_input_file(path: str, argument: str) -> None:
+    """Refuses, before anything is loaded, an input file that is missing or is a folder."""
+    if not os.path.isfile(path):
+        what = "a folder" if os.path.isdir(path) else "missing"
+        raise FileNotFoundError(f"{argument} is `{path}`, which is {what}: give an image file.")
+
+
+def check_output_file(path: str | None, argument: str) -> None:
+    """Refuses, before any work, an output file that could not be written: a folder, or in a folder that is missing."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{argument} is `{path}`, which is a folder: give a file name.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{argument} is `{path}`, whose folder `{parent}` does not exist: create it first.")
+
+
+def check_output_folder(path: str | None, argument: str) -> None:
+    """Refuses, before any work, an output folder that is a file."""
+    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{argument} is `{path}`, which is a file: give a folder (new or empty).")
+
+
 def model_name(args) -> str:
+    from ..tools import DEFAULT_VAE_NAME
+
     return args.model or DEFAULT_VAE_NAME
 
 
-def load(args) -> torch.nn.Module:
-    """The VAE the arguments name, in eval mode, on the requested (or accelerate's) device."""
-    vae = load_vae(args.model, subfolder=args.subfolder, torch_dtype=DTYPES.get(args.dtype))
-    if args.device is not None:
-        device = torch.device(args.device)
-    else:
+def device(args):
+    """The `--device` the arguments name, checked before anything is loaded, or accelerate's (this process's GPU under
+    `accelerate launch`, else cuda if there is one, else cpu)."""
+    import torch
+
+    if args.device is None:
         from accelerate import PartialState
 
-        device = PartialState().device  # this process's GPU under `accelerate launch`, else cuda if there is one
-    return vae.to(device).eval()
+        return PartialState().device
+    try:
+        chosen = torch.device(args.device)
+        torch.empty(0, device=chosen)  # raises where this torch build or machine has no such device
+    except (RuntimeError, AssertionError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"--device {args.device}: not usable here ({reason}). Use --device cpu, or leave --device out to take "
+            "this machine's GPU if it has one."
+        ) from None
+    return chosen
+
+
+def load(args):
+    """The VAE the arguments name, in eval mode, on the requested (or accelerate's) device."""
+    import torch
+
+    from ..tools import load_vae
+
+    target = device(args)
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    vae = load_vae(args.model, subfolder=args.subfolder, torch_dtype=dtype)
+    return vae.to(target).eval()
 
 
 def say(*args, **kwargs) -> None:
     """print on the main process only."""
+    from ..tools import is_main_process
+
     if is_main_process():
         print(*args, **kwargs, flush=True)

@@ -12,11 +12,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
-
-from .. import atomic
-from ..tools import calibrate as calibrate_tool
-from ..tools import is_main_process
 from . import _common
 
 
@@ -41,6 +36,12 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from .. import atomic
+    from ..tools import calibrate as calibrate_tool
+    from ..tools import is_main_process
+
+    _common.check_output_file(args.output, "`--output`")
+    _common.check_output_folder(args.write, "`--write`")
     vae = _common.load(args)
     result = calibrate_tool(
         vae,
@@ -51,7 +52,7 @@ def run(args) -> int:
     )
     result.vae["name"] = _common.model_name(args)
     if args.json:
-        _common.say(json.dumps(result.to_dict(), indent=2))
+        _common.say(result.to_json())
     else:
         _common.say(result.summary())
     with atomic.transaction() as t:  # `--output` and `--write`: both written, or neither

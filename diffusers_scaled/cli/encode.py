@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..tools import encode_to_cache, encode_to_cache_ray
 from . import _common
 
 
 HELP = "encode a folder of images into a resumable sharded latent cache"
+INTERRUPTED = "the finished shards are kept; run the same command again to resume"
 
 
 def buckets(value: str):
@@ -110,10 +110,18 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from ..tools import encode_to_cache, encode_to_cache_ray, finished_shards
+
     if args.actors is not None and args.engine != "ray":
         raise ValueError(f"`--actors` is an option of `--engine ray`; got `--engine {args.engine}`.")
     engine = {"local": encode_to_cache, "ray": encode_to_cache_ray}[args.engine]
     vae = _common.load(args)
+    found = finished_shards(args.output_dir)
+    if found and not args.append:
+        _common.say(
+            f"resuming: {len(found)} finished shard{'s' if len(found) != 1 else ''} in {args.output_dir} (those "
+            "written with these settings are kept, the others are written)"
+        )
     index = engine(
         vae,
         args.images,
@@ -134,7 +142,10 @@ def run(args) -> int:
         append=args.append,
         **_common.encoding_options(args),
     )
-    what = f"scaled with {index['scaling']}" if index["scaling"] else "raw (unscaled)"
+    from ..scaling import LatentScaling
+
+    scaling = index["scaling"]
+    what = f"scaled with {LatentScaling.from_dict(scaling).describe()}" if scaling else "raw (unscaled)"
     encoded = index["num_images"] - len(index["skipped"])
     _common.say(
         f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "

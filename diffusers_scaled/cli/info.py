@@ -15,10 +15,6 @@ from __future__ import annotations
 import json
 import os
 
-from ..formats import format_for, formats_for_vae
-from ..scaling import LatentScaling
-from ..tools import CALIBRATION_FILE, default_vae_path
-from ..vae_codec import vae_scale_factor
 from . import _common
 
 
@@ -31,6 +27,8 @@ def add_arguments(parser):
 
 
 def _calibration_path(args) -> str | None:
+    from ..tools import CALIBRATION_FILE, default_vae_path
+
     if args.model is None:
         folder = default_vae_path()
     elif os.path.isdir(args.model):
@@ -56,6 +54,8 @@ def _pipeline_class_name(args) -> str | None:
 
 def _families(vae, pipeline_name: str | None) -> tuple[list, str | None]:
     """The latent formats that apply, and why there are none when so."""
+    from ..formats import format_for, formats_for_vae
+
     if pipeline_name is not None:
         import diffusers
 
@@ -74,6 +74,8 @@ def _families(vae, pipeline_name: str | None) -> tuple[list, str | None]:
 
 
 def _reads_config_scaling(fmt, vae) -> bool:
+    from ..scaling import LatentScaling
+
     try:
         return isinstance(fmt.scaling(vae), LatentScaling)
     except ValueError:  # its numbers are missing from this VAE: the family reads them elsewhere than `LatentScaling`
@@ -81,6 +83,9 @@ def _reads_config_scaling(fmt, vae) -> bool:
 
 
 def run(args) -> int:
+    from ..scaling import LatentScaling
+    from ..vae_codec import vae_scale_factor
+
     vae = _common.load(args)
     pipeline_name = _pipeline_class_name(args)
     families, no_family = _families(vae, pipeline_name)
@@ -146,9 +151,10 @@ def run(args) -> int:
         print(f"denoiser latents: {formula}")
     if "calibration" in report:
         c = report["calibration"]
-        low, high = c["scaling_factor_ci95"]
+        ci95 = c["scaling_factor_ci95"]
+        interval = "no 95% CI: one batch" if ci95 is None else "95% CI {:.5f} .. {:.5f}".format(*ci95)
         print(
             f"calibrated on {c['num_images']} images ({c['sample_mode']}, resolution {c['resolution']}): raw std "
-            f"{c['std']:.5f} -> scaling_factor {c['scaling_factor']:.5f} (95% CI {low:.5f} .. {high:.5f})"
+            f"{c['std']:.5f} -> scaling_factor {c['scaling_factor']:.5f} ({interval})"
         )
     return 0

@@ -15,14 +15,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import PIL.Image
-import torch
-
-from ..tools import read_image, sample_image_path
-from ..vae_codec import IDENTITY, VaeCodec
 from . import _common
-from ._picture import comparison_picture
 
 
 HELP = "image -> latents -> image: PSNR and a comparison picture"
@@ -46,14 +39,21 @@ def add_arguments(parser):
     )
 
 
-def psnr(original: np.ndarray, reconstruction: np.ndarray) -> float:
-    """PSNR in dB of two images in [0, 1]."""
+def psnr(original, reconstruction) -> float:
+    """PSNR in dB of two images in [0, 1] (numpy arrays)."""
+    import numpy as np
+
     mse = float(np.mean((original.astype(np.float64) - reconstruction.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def roundtrip(vae, image: PIL.Image.Image, sample_mode: str = "argmax", seed: int = 0) -> dict:
-    """Runs the round trip through the library's own encode/decode path (`VaeCodec`) and returns its arrays."""
+def roundtrip(vae, image, sample_mode: str = "argmax", seed: int = 0) -> dict:
+    """Runs the round trip of a PIL image through the library's own encode/decode path (`VaeCodec`) and returns its
+    arrays."""
+    import torch
+
+    from ..vae_codec import IDENTITY, VaeCodec
+
     codec = VaeCodec(vae)
     scaling = codec.latent_scaling
     with torch.no_grad():
@@ -76,6 +76,14 @@ def roundtrip(vae, image: PIL.Image.Image, sample_mode: str = "argmax", seed: in
 
 
 def run(args) -> int:
+    import PIL.Image
+
+    from ..tools import read_image, sample_image_path
+    from ._picture import comparison_picture
+
+    if args.image is not None:
+        _common.check_input_file(args.image, "`image`")
+    _common.check_output_file(args.output, "`--output`")
     path = args.image or sample_image_path()
     image = read_image(path)
     if max(image.size) > args.max_size:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from ..tools import verify_cache
-
 
 HELP = "check a latent cache's shards (header, tensor count, shapes, hashes) and name the bad ones"
 
@@ -24,6 +22,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from ..tools import verify_cache
+
     report = verify_cache(args.cache_dir, sources=args.sources)
     if report.ok:
         skipped = f" ({report.num_skipped} unreadable images skipped)" if report.num_skipped else ""

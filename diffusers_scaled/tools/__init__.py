@@ -8,7 +8,7 @@ from ._assets import DEFAULT_VAE_NAME, default_vae_path, load_vae, sample_image_
 from ._data import read_image
 from ._distributed import is_main_process
 from .buckets import generate_buckets, sdxl_buckets
-from .cache import encode_to_cache, load_cache
+from .cache import encode_to_cache, finished_shards, load_cache
 from .calibrate import CalibrationResult, calibrate
 from .hf_datasets import cache_to_dataset
 from .preview import CALIBRATION_FILE, LatentPreview, preview_latents
@@ -31,6 +31,7 @@ __all__ = [
     "default_vae_path",
     "encode_to_cache",
     "encode_to_cache_ray",
+    "finished_shards",
     "generate_buckets",
     "is_main_process",
     "load_cache",

@@ -8,6 +8,8 @@ import os
 
 import torch
 
+from . import _hub
+
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 DEFAULT_VAE = os.path.join(ASSETS, "default_vae")
@@ -34,13 +36,16 @@ def load_vae(name_or_path: str | os.PathLike | None = None, subfolder: str | Non
     loads the embedded default VAE, which needs no network. The class is read from the config (`AutoModel`).
 
     Raises:
-        `OSError`: when nothing loadable is found, with the reasons.
+        `FileNotFoundError`: `name_or_path` looks like a path and does not exist.
+        `OSError`: a hub repo that is not cached while `HF_HUB_OFFLINE=1`, or a Hub that cannot be reached; when
+            nothing loadable is found, with the reasons.
     """
     from diffusers import AutoModel
 
     if name_or_path is None:
         return AutoModel.from_pretrained(DEFAULT_VAE, torch_dtype=torch_dtype or torch.float32)
     name_or_path = os.fspath(name_or_path)
+    _hub.check_model_source(name_or_path, subfolder)  # a missing folder or unreachable repo: one message, at once
     kwargs = {} if torch_dtype is None else {"torch_dtype": torch_dtype}
     if subfolder is not None:
         return AutoModel.from_pretrained(name_or_path, subfolder=subfolder, **kwargs)

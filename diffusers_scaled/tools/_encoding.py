@@ -22,7 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .. import checks
 from ..scaling import LatentScaling
-from ..vae_codec import VaeCodec
+from ..vae_codec import VaeCodec, vae_scale_factor
 from . import _assets, _data
 
 
@@ -49,6 +49,20 @@ def load_codec(
     if compile:
         codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
     return vae, codec
+
+
+def check_resolution(resolution: int | None, vae: torch.nn.Module) -> None:
+    """Refuses a `resolution` the VAE cannot encode as it is: the image processor would crop it down to a multiple of the
+    VAE's scale factor, and the latents would not be of the size asked for and recorded."""
+    if resolution is None:
+        return
+    factor = vae_scale_factor(vae)
+    if resolution % factor:
+        lower, upper = resolution - resolution % factor, resolution - resolution % factor + factor
+        raise ValueError(
+            f"`resolution` must be a multiple of the VAE's scale factor {factor} (its latents cover {factor}x{factor} "
+            f"pixel blocks); got {resolution}. Use {lower or upper}{f' or {upper}' if lower else ''}."
+        )
 
 
 def batch_generator(seed: int, first_index: int) -> torch.Generator:

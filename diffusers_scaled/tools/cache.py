@@ -36,6 +36,7 @@ from collections.abc import Iterator
 import torch
 
 from .. import atomic, checks
+from ..scaling import LatentScaling
 from ..vae_codec import IDENTITY
 from . import _cache_layout, _cache_write, _data, _distributed, _encoding
 from . import buckets as _buckets
@@ -51,6 +52,13 @@ SETTINGS = (
     "shard_size", "batch_size",
 )  # fmt: skip
 FORMAT, INDEX_FILE, shard_name = _cache_layout.FORMAT, _cache_layout.INDEX_FILE, _cache_layout.shard_name
+
+
+def finished_shards(cache_dir: str | os.PathLike) -> list[str]:
+    """The names of the shard files in a cache folder, sorted (each is complete: shards are written whole or not at
+    all); empty when the folder does not exist. A resumed `encode_to_cache` keeps those written with its settings."""
+    pattern = os.path.join(glob.escape(os.fspath(cache_dir)), "shard-[0-9]*.safetensors")  # `shard_name`'s names
+    return sorted(os.path.basename(path) for path in glob.glob(pattern))
 
 
 def _read_metadata(path: str) -> dict | None:
@@ -207,14 +215,19 @@ class _CacheRun:
         vae, vae_name = a["vae"], a["vae_name"]
         if vae is None or isinstance(vae, (str, os.PathLike)):
             vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
+        self.output_dir = output_dir = os.fspath(a["output_dir"])
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
+        # before anything is created: a missing folder leaves no empty cache
+        self.items = _data.as_items(a["images"], a["image_column"])
         self.raw_latents, self.compile = a["raw_latents"], a["compile"]
         self.vae, self.codec = _encoding.load_codec(vae, IDENTITY if self.raw_latents else None, self.compile)
+        buckets, resolution, crop, seed = a["buckets"], a["resolution"], a["crop"], a["seed"]
+        if buckets is None:
+            _encoding.check_resolution(resolution, self.vae)
         scaling = None if self.raw_latents else self.codec.latent_scaling
         scale_factor = self.codec.image_processor.config.vae_scale_factor
-        buckets, resolution, crop, seed = a["buckets"], a["resolution"], a["crop"], a["seed"]
         bucket_list = _resolve_buckets(buckets, resolution, a["min_size"], a["max_size"], a["step"], scale_factor)
-        self.output_dir = output_dir = os.fspath(a["output_dir"])
-        self.items = _data.as_items(a["images"], a["image_column"])
         self.rank, self.world_size = _distributed.world()
         if self.rank == 0:
             os.makedirs(output_dir, exist_ok=True)
@@ -311,10 +324,25 @@ def _recorded_sources(metadata: dict) -> list:
     return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
 
 
+def _describe_setting(key: str, value) -> str:
+    if key == "scaling":
+        if value is None:
+            return "raw latents (`raw_latents`)"
+        return f"latents scaled with {LatentScaling.from_dict(value).describe()}"
+    if key == "vae" and isinstance(value, dict):
+        return (
+            f"{value.get('class')} {value.get('name')!r} (weights sha256 {str(value.get('weights_sha256'))[:12]}...)"
+        )
+    return repr(value)
+
+
 def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
     different = [key for key in SETTINGS if existing.get(key) != settings[key]]
     if different:
-        details = "; ".join(f"{k}: cache has {existing.get(k)!r}, this run {settings[k]!r}" for k in different)
+        details = "; ".join(
+            f"{k}: the cache has {_describe_setting(k, existing.get(k))}, this run {_describe_setting(k, settings[k])}"
+            for k in different
+        )
         raise ValueError(
             f"`{path}` was written with other settings ({details}). Use another output folder, or delete it to "
             "re-encode."

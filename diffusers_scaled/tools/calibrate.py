@@ -38,14 +38,15 @@ class CalibrationResult:
         shift_factor (`float`): the mean of all latent values (used when calibrating with a shift, SD3/Flux style).
         mean (`float`), std (`float`): mean and population standard deviation of all latent values.
         channel_mean (`list[float]`), channel_std (`list[float]`): the same per latent channel.
-        scaling_factor_ci95 (`tuple[float, float]`): an approximate 95% confidence interval of `scaling_factor`,
-            from the spread of the per-batch variances (batches treated as independent draws).
+        scaling_factor_ci95 (`tuple[float, float]` or `None`): an approximate 95% confidence interval of
+            `scaling_factor`, from the spread of the per-batch variances (batches treated as independent draws);
+            `None` when the images filled a single batch, which gives no spread.
         stability (`list[tuple[int, float]]`): `(images seen, scaling_factor so far)` after 1, 2, 4, 8, ... batches.
         num_images (`int`), num_values (`int`): how much data the statistics come from.
         sample_mode (`str`): `"sample"` (posterior samples) or `"argmax"` (posterior mode).
         resolution (`int` or `None`): the square size images were resized and cropped to (`None`: own size).
         config_scaling (`dict`): the scaling in the VAE config at calibration time, and `std_after_config_scaling`
-            the std of the latents it produces (what the denoiser would have seen).
+            the std of the latents it produces (what the denoiser would have seen; `None` without a config scaling).
         preview (`dict` or `None`): the fitted latent -> RGB map (see `LatentPreview`), on raw latents.
         vae (`dict`): the VAE's class, name and weights hash.
     """
@@ -56,14 +57,14 @@ class CalibrationResult:
     std: float
     channel_mean: list[float]
     channel_std: list[float]
-    scaling_factor_ci95: tuple[float, float]
+    scaling_factor_ci95: tuple[float, float] | None
     stability: list[tuple[int, float]]
     num_images: int
     num_values: int
     sample_mode: str
     resolution: int | None
     config_scaling: dict
-    std_after_config_scaling: float
+    std_after_config_scaling: float | None
     preview: dict | None = None
     vae: dict = field(default_factory=dict)
 
@@ -82,23 +83,34 @@ class CalibrationResult:
         return LatentPreview.from_dict(self.preview, self.scaling(shift) if scaling is None else scaling)
 
     def summary(self) -> str:
-        low, high = self.scaling_factor_ci95
+        if self.scaling_factor_ci95 is None:
+            interval = (
+                "no 95% CI: it needs at least two batches, and the images filled one (use more images or a smaller "
+                "batch size)"
+            )
+        else:
+            interval = "95% CI {:.5f} .. {:.5f}".format(*self.scaling_factor_ci95)
+        after = "n/a" if self.std_after_config_scaling is None else f"{self.std_after_config_scaling:.5f}"
         lines = [
             f"images: {self.num_images}  latent values: {self.num_values}  sample_mode: {self.sample_mode}",
             f"raw latents: mean {self.mean:.5f}  std {self.std:.5f}",
-            f"scaling_factor = 1/std = {self.scaling_factor:.5f}  (95% CI {low:.5f} .. {high:.5f})",
+            f"scaling_factor = 1/std = {self.scaling_factor:.5f}  ({interval})",
             f"shift_factor (mean) = {self.shift_factor:.5f}",
             "per channel mean: " + " ".join(f"{v:.4f}" for v in self.channel_mean),
             "per channel std:  " + " ".join(f"{v:.4f}" for v in self.channel_std),
-            f"std of latents with the config's scaling {self.config_scaling}: {self.std_after_config_scaling:.5f}; "
+            f"std of latents with the config's scaling {self.config_scaling}: {after}; "
             f"with the calibrated factor: {self.std * self.scaling_factor:.5f}",
             "stability (images: factor): " + ", ".join(f"{n}: {f:.5f}" for n, f in self.stability),
         ]
         return "\n".join(lines)
 
+    def to_json(self) -> str:
+        """The statistics as JSON text (strict JSON: values that are not known are `null`, never `NaN`)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
     def save(self, path: str | os.PathLike) -> None:
         """Writes the statistics as JSON (atomically)."""
-        atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic.write_text(path, self.to_json() + "\n")
 
     def write_to_vae(
         self,
@@ -216,8 +228,8 @@ def calibrate(
             `(image, label)` tuples.
         batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call.
         resolution (`int`, *optional*, defaults to 256):
-            Images are resized (shorter side) and centre-cropped to this square size, as training pipelines do.
-            `None` keeps every image's own size (rounded down to a multiple of the VAE's scale factor; encoded one by
+            Images are resized (shorter side) and centre-cropped to this square size, as training pipelines do; it
+            must be a multiple of the VAE's scale factor (a `ValueError` says the nearest ones). `None` keeps every image's own size (rounded down to a multiple of the VAE's scale factor; encoded one by
             one).
         sample_mode (`str`, *optional*, defaults to `"sample"`):
             `"sample"` uses posterior samples (what training and img2img see), `"argmax"` the posterior mode.
@@ -252,8 +264,9 @@ def calibrate(
     """
     _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
     checks.check_positive_int("max_images", max_images, allow_none=True)
-    vae, codec = _encoding.load_codec(vae, IDENTITY, compile)
     items = _data.as_items(images)
+    vae, codec = _encoding.load_codec(vae, IDENTITY, compile)
+    _encoding.check_resolution(resolution, vae)
     total = _data.num_items(items)
     if max_images is not None:
         items = itertools.islice(_data.iterate(items), max_images)
@@ -401,19 +414,19 @@ class _MergedStatistics:
             vae=vae_identity(vae),
         )
 
-    def _factor_ci95(self, factor: float) -> tuple[float, float]:
+    def _factor_ci95(self, factor: float) -> tuple[float, float] | None:
         if self.batch_variance.count <= 1:
-            return float("nan"), float("nan")
+            return None  # one batch: no spread to estimate it from
         # delta method: factor = var^-1/2, se(var) from the spread of the batch variances
         variances = self.batch_variance
         se = 0.5 * factor * (variances.std / math.sqrt(variances.count)) / variances.mean
         return factor - 1.96 * se, factor + 1.96 * se
 
-    def _std_after(self, config_scaling: LatentScaling | None) -> float:
+    def _std_after(self, config_scaling: LatentScaling | None) -> float | None:
         """The std of the latents with the config's scaling applied. It is affine per channel, z -> a * z + b: the
         scaled moments follow from the raw ones."""
         if config_scaling is None:
-            return float("nan")
+            return None
         channels = self.layout.channels
         b = config_scaling.scale(torch.zeros(1, channels, 1, 1, dtype=torch.float64)).flatten()
         a = config_scaling.scale(torch.ones(1, channels, 1, 1, dtype=torch.float64)).flatten() - b
