@@ -1113,12 +1113,13 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
     """`HunyuanVideoPipeline` components; pass `prompt_embeds` (width 16), `pooled_prompt_embeds` (width 8) and
     `prompt_attention_mask`. With `image_condition_type` (`"latent_concat"`: latents, condition and mask concatenated
     on the channel axis, 4 + 4 + 1 channels in; `"token_replace"`: the condition replaces latent frame 0),
-    `HunyuanVideoImageToVideoPipeline`'s, without its LLaVA image processor (the prompt embeddings are passed)."""
+    `HunyuanVideoImageToVideoPipeline`'s, without its LLaVA image processor (the prompt embeddings are passed);
+    `"skyreels"`: `HunyuanSkyreelsImageToVideoPipeline`'s (latents and condition concatenated, 4 + 4 channels in)."""
     from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
 
     torch.manual_seed(0)
     transformer = HunyuanVideoTransformer3DModel(
-        in_channels=9 if image_condition_type == "latent_concat" else 4,
+        in_channels={"latent_concat": 9, "skyreels": 8}.get(image_condition_type, 4),
         out_channels=4,
         num_attention_heads=2,
         attention_head_dim=10,
@@ -1131,7 +1132,7 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
         text_embed_dim=16,
         pooled_projection_dim=8,
         rope_axes_dim=(2, 4, 4),
-        image_condition_type=image_condition_type,
+        image_condition_type=None if image_condition_type == "skyreels" else image_condition_type,
     )
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(
@@ -1151,7 +1152,7 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
     )
     components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0))
     components = {**components, "text_encoder_2": None, "tokenizer_2": None}
-    return components if image_condition_type is None else {**components, "image_processor": None}
+    return components if image_condition_type in (None, "skyreels") else {**components, "image_processor": None}
 
 
 def hunyuan_video15_components(image_to_video: bool = False) -> dict:
