@@ -47,7 +47,8 @@ setup(
         # `ray`: `encode_to_cache_ray` / `encode --engine ray`, the latent cache written by a Ray Data pipeline
         "ray": RAY,
         # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
-        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped
+        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped;
+        # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -57,6 +58,7 @@ setup(
             "scikit-image>=0.21",
             "datasets>=2.14",
             "setuptools>=70.1",
+            "sentencepiece",
             *RAY,  # the Ray tests run in the suite (one local Ray cluster)
         ],
     },
