@@ -9,6 +9,7 @@ Examples:
   diffusers-scaled encode ./images ./latents --store distribution --store-dtype bfloat16
   diffusers-scaled encode ./images ./latents --append          # encode only images the cache does not hold
   accelerate launch --num_processes 2 -m diffusers_scaled.cli encode ./images ./latents
+  diffusers-scaled encode ./images ./latents --engine ray   # a Ray cluster (RAY_ADDRESS), or a local one
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ def add_arguments(parser):
     parser.add_argument("--shard-size", type=_common.positive_int, default=256, help="images per shard (default 256)")
     parser.add_argument(
         "--raw", action="store_true", help="store raw VAE latents instead of scaled (denoiser) latents"
+    )
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (or each process under accelerate launch); ray: a Ray Data pipeline on the Ray "
+        "cluster at RAY_ADDRESS, or a local one; the same cache either way (default: local)",
+    )
+    group.add_argument(
+        "--actors",
+        type=_common.positive_int,
+        default=None,
+        help="ray: encoder actors (default: one per GPU of the cluster, else one per CPU)",
     )
     group = parser.add_argument_group("buckets and crops")
     group.add_argument(
@@ -95,8 +110,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..tools import encode_to_cache, finished_shards
+    from ..tools import encode_to_cache, encode_to_cache_ray, finished_shards
 
+    if args.actors is not None and args.engine != "ray":
+        raise ValueError(f"`--actors` is an option of `--engine ray`; got `--engine {args.engine}`.")
+    engine = {"local": encode_to_cache, "ray": encode_to_cache_ray}[args.engine]
     vae = _common.load(args)
     found = finished_shards(args.output_dir)
     if found and not args.append:
@@ -104,10 +122,11 @@ def run(args) -> int:
             f"resuming: {len(found)} finished shard{'s' if len(found) != 1 else ''} in {args.output_dir} (those "
             "written with these settings are kept, the others are written)"
         )
-    index = encode_to_cache(
+    index = engine(
         vae,
         args.images,
         args.output_dir,
+        **({"num_actors": args.actors} if args.engine == "ray" else {}),
         shard_size=args.shard_size,
         raw_latents=args.raw,
         vae_name=_common.model_name(args),

@@ -12,6 +12,7 @@ from .cache import encode_to_cache, finished_shards, load_cache
 from .calibrate import CalibrationResult, calibrate
 from .hf_datasets import cache_to_dataset
 from .preview import CALIBRATION_FILE, LatentPreview, preview_latents
+from .ray_cache import encode_to_cache_ray
 from .training import BucketBatchSampler, LatentCacheDataset, collate_latents, sample_from_distribution
 from .verify import VerifyReport, verify_cache
 
@@ -29,6 +30,7 @@ __all__ = [
     "collate_latents",
     "default_vae_path",
     "encode_to_cache",
+    "encode_to_cache_ray",
     "finished_shards",
     "generate_buckets",
     "is_main_process",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import PIL.Image
@@ -46,6 +47,10 @@ class Plan:
         if len(self.buckets) == 1:
             return self.buckets[0]
         return _buckets.nearest_bucket(size, self.buckets)
+
+    def read(self, job: tuple) -> Prepared:
+        """`prepare(item, index, bucket, self)` for `job = (item, index, bucket)`: the `read` of a `BatchLoader`."""
+        return prepare(*job, self)
 
 
 @dataclass
@@ -132,21 +137,30 @@ def _skipped_entry(item, index: int, unreadable: _encoding.Unreadable) -> dict:
     return {"index": index, "source": unreadable.path, "reason": unreadable.reason, "sha256": sha256}
 
 
-def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
-    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed).
-    Unreadable image files (with the loader's `skip_bad_images`) are recorded in the `skipped` metadata."""
-    tensors, entries = {}, {}
+def read_shard(loader, chunk: list, first: int, plan: Plan) -> Iterator[tuple[list, list[Prepared], list[dict]]]:
+    """`(batch, prepared images, skipped)` for each batch of the shard (see `shard_batches`), read by `loader` (whose
+    `read` is `plan.read`) one batch ahead of use; `batch` holds the readable images' `(position, bucket)` and
+    `skipped` the entries of the images left out as unreadable (with the loader's `skip_bad_images`). Images whose size
+    cannot be read come first, as a batch of none."""
     batches, unreadable = shard_batches(chunk, plan, loader.skip_bad_images)
-    skipped = [_skipped_entry(chunk[p], first + p, u) for p, u in unreadable]
+    if unreadable:
+        yield [], [], [_skipped_entry(chunk[p], first + p, u) for p, u in unreadable]
     reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
     for batch, (_, read) in zip(batches, reads):
+        skipped = []
         for k, source, reason in read.skipped:
             position = batch[k][0]
             skipped.append(_skipped_entry(chunk[position], first + position, _encoding.Unreadable(source, reason)))
-        if not read.images:
+        yield [batch[k] for k in read.positions], read.images, skipped
+
+
+def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, plan: Plan) -> bytes:
+    """The shard file of images `first ...`: their batches as read (`read_shard`) encoded, as safetensors bytes."""
+    tensors, entries, skipped = {}, {}, []
+    for batch, prepared, skipped_here in reads:
+        skipped += skipped_here
+        if not prepared:
             continue
-        batch = [batch[k] for k in read.positions]
-        prepared = read.images
         generator = _encoding.batch_generator(plan.seed, first + batch[0][0])
         encoded = _encode(codec, [p.image for p in prepared], plan, generator)
         flipped = None
@@ -185,8 +199,20 @@ def write_shard(codec, loader, chunk: list, first: int, sources: list[str], sett
     metadata["images"] = json.dumps([entries[i] for i in sorted(entries)], sort_keys=True)
     if skipped:
         metadata["skipped"] = json.dumps(sorted(skipped, key=lambda entry: entry["index"]), sort_keys=True)
+    return safetensors_bytes(tensors, metadata)
+
+
+def save_shard(path: str, data: bytes) -> None:
+    """Writes a shard file all-or-nothing (a temporary file, then renamed; see `diffusers_scaled.atomic`)."""
     with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
-        f.write(safetensors_bytes(tensors, metadata))
+        f.write(data)
+
+
+def write_shard(codec, loader, chunk: list, first: int, sources: list[str], settings: dict, plan: Plan, path: str):
+    """Encodes `chunk` (images `first ...`) and writes the shard to `path` (atomically: a temporary file, then renamed).
+    Unreadable image files (with the loader's `skip_bad_images`) are recorded in the `skipped` metadata."""
+    reads = read_shard(loader, chunk, first, plan)
+    save_shard(path, encode_shard(codec, reads, first, sources, settings, plan))
 
 
 def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:

@@ -188,93 +188,134 @@ def encode_to_cache(
     Raises:
         `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
     """
-    checks.check_positive_int("shard_size", shard_size)
-    _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
-    checks.check_choice("crop", crop, _buckets.CROPS)
-    store = _resolve_store(store, sample_mode)
-    dtype, dtype_name = _resolve_dtype(dtype)
-    if vae is None or isinstance(vae, (str, os.PathLike)):
-        vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
-    output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
-    items = _data.as_items(images, image_column)  # before anything is created: a missing folder leaves no empty cache
-    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
-    if buckets is None:
-        _encoding.check_resolution(resolution, vae)
-    scaling = None if raw_latents else codec.latent_scaling
-    scale_factor = codec.image_processor.config.vae_scale_factor
-    bucket_list = _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor)
-    rank, world_size = _distributed.world()
-    if rank == 0:
-        os.makedirs(output_dir, exist_ok=True)
-        for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
-            os.remove(stale)  # left by a killed run
-    _distributed.barrier()
+    run = _CacheRun(locals())  # the arguments above, by name
+    with _encoding.BatchLoader(None, num_workers, skip_bad_images, run.plan.read) as loader:
+        for shard_index, first, chunk, sources, path in run.shards_to_write(progress):
+            _cache_write.write_shard(run.codec, loader, chunk, first, sources, run.settings, run.plan, path)
+            if callback is not None:
+                callback(shard_index, path)
+    return run.finish()
 
-    settings = {
-        "format": FORMAT,
-        "vae": vae_identity(vae, vae_name),
-        "scaling": scaling.to_dict() if scaling else None,
-        "store": store,
-        "dtype": dtype_name,
-        "seed": seed,
-        "resolution": resolution,
-        "buckets": [list(b) for b in bucket_list] if buckets is not None else None,
-        "crop": crop,
-        "flip": bool(flip),
-        "alpha_mask": bool(alpha_mask),
-        "shard_size": shard_size,
-        "batch_size": batch_size,
-    }
-    plan = _cache_write.Plan(
-        bucket_list, crop, bool(flip), bool(alpha_mask), store, dtype, seed, batch_size, scale_factor
-    )
 
-    shards, num_images, first_shard = [], 0, 0
-    if append:
-        existing = _cache_layout.read_index(output_dir)
-        _cache_layout.require_current_format(existing, output_dir)
-        _check_same_settings(existing, settings, os.path.join(output_dir, INDEX_FILE))
-        known = set()
-        for name in existing["shards"]:
-            metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
-            # an image skipped as unreadable stays skipped until its file changes
-            known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
-        items = [item for item in _data.iterate(items) if _data.content_sha256(item) not in known]
-        shards, num_images, first_shard = list(existing["shards"]), existing["num_images"], len(existing["shards"])
+class _CacheRun:
+    """One run of `encode_to_cache` (or of `encode_to_cache_ray`) around the shard writing: the checked settings, the
+    VAE and its codec, the items, which shards to write, and the index written last.
 
-    total = _data.num_items(items)
-    bars = _encoding.progress_bar(total, "encode", progress and rank == 0)
-    read = lambda job: _cache_write.prepare(*job, plan)  # noqa: E731
-    with bars as bar, _encoding.BatchLoader(None, num_workers, skip_bad_images, read) as loader:
-        for shard_index, chunk in enumerate(_data.chunks(items, shard_size), start=first_shard):
-            path = os.path.join(output_dir, shard_name(shard_index))
-            first = num_images
-            sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
-            shards.append(shard_name(shard_index))
-            num_images += len(chunk)
-            if shard_index % world_size == rank:
-                existing = _read_metadata(path) if os.path.exists(path) else None
-                if existing is not None:
-                    _check_same_settings(existing, settings, path)
-                if existing is None or _recorded_sources(existing) != sources:
-                    _cache_write.write_shard(codec, loader, chunk, first, sources, settings, plan, path)
-                    if callback is not None:
-                        callback(shard_index, path)
-            bar.update(len(chunk))
-    _distributed.barrier()
+    `arguments` are `encode_to_cache`'s, by name (all of them; `num_workers`, `progress`, `callback` and
+    `skip_bad_images` are for the shard writing, the caller's business).
+    """
 
-    skipped = [
-        entry
-        for name in shards
-        for entry in _cache_layout.read_shard_metadata(os.path.join(output_dir, name)).get("skipped", [])
-    ]
-    index = {**settings, "num_images": num_images, "shards": shards, "skipped": skipped}
-    if rank == 0:
-        atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
-    _distributed.barrier()
-    return index
+    def __init__(self, arguments: dict):
+        a = arguments
+        checks.check_positive_int("shard_size", a["shard_size"])
+        _encoding.check_encoding_arguments(a["sample_mode"], a["batch_size"], a["resolution"], a["num_workers"])
+        checks.check_choice("crop", a["crop"], _buckets.CROPS)
+        store = _resolve_store(a["store"], a["sample_mode"])
+        dtype, dtype_name = _resolve_dtype(a["dtype"])
+        vae, vae_name = a["vae"], a["vae_name"]
+        if vae is None or isinstance(vae, (str, os.PathLike)):
+            vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
+        self.output_dir = output_dir = os.fspath(a["output_dir"])
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
+        # before anything is created: a missing folder leaves no empty cache
+        self.items = _data.as_items(a["images"], a["image_column"])
+        self.raw_latents, self.compile = a["raw_latents"], a["compile"]
+        self.vae, self.codec = _encoding.load_codec(vae, IDENTITY if self.raw_latents else None, self.compile)
+        buckets, resolution, crop, seed = a["buckets"], a["resolution"], a["crop"], a["seed"]
+        if buckets is None:
+            _encoding.check_resolution(resolution, self.vae)
+        scaling = None if self.raw_latents else self.codec.latent_scaling
+        scale_factor = self.codec.image_processor.config.vae_scale_factor
+        bucket_list = _resolve_buckets(buckets, resolution, a["min_size"], a["max_size"], a["step"], scale_factor)
+        self.rank, self.world_size = _distributed.world()
+        if self.rank == 0:
+            os.makedirs(output_dir, exist_ok=True)
+            _sweep_temporaries(output_dir)  # left by a killed run
+        _distributed.barrier()
+
+        self.settings = {
+            "format": FORMAT,
+            "vae": vae_identity(self.vae, vae_name),
+            "scaling": scaling.to_dict() if scaling else None,
+            "store": store,
+            "dtype": dtype_name,
+            "seed": seed,
+            "resolution": resolution,
+            "buckets": [list(b) for b in bucket_list] if buckets is not None else None,
+            "crop": crop,
+            "flip": bool(a["flip"]),
+            "alpha_mask": bool(a["alpha_mask"]),
+            "shard_size": a["shard_size"],
+            "batch_size": a["batch_size"],
+        }
+        self.plan = _cache_write.Plan(
+            bucket_list,
+            crop,
+            bool(a["flip"]),
+            bool(a["alpha_mask"]),
+            store,
+            dtype,
+            seed,
+            a["batch_size"],
+            scale_factor,
+        )
+
+        self.shards, self.num_images, self.first_shard = [], 0, 0
+        if a["append"]:
+            existing = _cache_layout.read_index(output_dir)
+            _cache_layout.require_current_format(existing, output_dir)
+            _check_same_settings(existing, self.settings, os.path.join(output_dir, INDEX_FILE))
+            known = set()
+            for name in existing["shards"]:
+                metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
+                # an image skipped as unreadable stays skipped until its file changes
+                known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
+            self.items = [item for item in _data.iterate(self.items) if _data.content_sha256(item) not in known]
+            self.shards, self.num_images = list(existing["shards"]), existing["num_images"]
+            self.first_shard = len(existing["shards"])
+
+    def shards_to_write(self, progress: bool) -> Iterator[tuple[int, int, list, list[str], str]]:
+        """`(shard index, index of its first image, its items, their sources, its path)` for each shard this process
+        writes: its own shards (shard `s` is process `s % num_processes`'s) that are not finished yet."""
+        total = _data.num_items(self.items)
+        with _encoding.progress_bar(total, "encode", progress and self.rank == 0) as bar:
+            shard_size = self.settings["shard_size"]
+            for shard_index, chunk in enumerate(_data.chunks(self.items, shard_size), start=self.first_shard):
+                path = os.path.join(self.output_dir, shard_name(shard_index))
+                first = self.num_images
+                sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
+                self.shards.append(shard_name(shard_index))
+                self.num_images += len(chunk)
+                if shard_index % self.world_size == self.rank:
+                    existing = _read_metadata(path) if os.path.exists(path) else None
+                    if existing is not None:
+                        _check_same_settings(existing, self.settings, path)
+                    if existing is None or _recorded_sources(existing) != sources:
+                        yield shard_index, first, chunk, sources, path
+                bar.update(len(chunk))
+
+    def finish(self) -> dict:
+        """Writes `cache.json` (process 0, once every process is done) and returns it. Temporaries of killed shard
+        writers (a retried Ray task) are removed first."""
+        _distributed.barrier()
+        skipped = [
+            entry
+            for name in self.shards
+            for entry in _cache_layout.read_shard_metadata(os.path.join(self.output_dir, name)).get("skipped", [])
+        ]
+        index = {**self.settings, "num_images": self.num_images, "shards": self.shards, "skipped": skipped}
+        if self.rank == 0:
+            _sweep_temporaries(self.output_dir)
+            atomic.write_text(os.path.join(self.output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
+        _distributed.barrier()
+        return index
+
+
+def _sweep_temporaries(output_dir: str) -> None:
+    """Removes the temporaries of shards whose writer was killed (see `diffusers_scaled.atomic`)."""
+    for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
+        os.remove(stale)
 
 
 def _recorded_sources(metadata: dict) -> list:
