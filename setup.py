@@ -39,7 +39,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves)
+        # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
+        # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
         "test": [
             "pytest>=7",
             "pytest-timeout",
@@ -47,6 +48,7 @@ setup(
             "psutil",
             "ruff>=0.5",
             "scikit-image>=0.21",
+            "sentencepiece",
             "setuptools>=70.1",
         ],
     },

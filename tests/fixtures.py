@@ -683,6 +683,133 @@ def cogview4_components() -> dict:
     return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
 
 
+# --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
+# The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
+
+# Playground v2.5's per-channel statistics and factor (its VAE config): an SDXL variant either applies them as the SDXL
+# pipelines do or ignores them (the factor alone); a test with them tells which.
+PLAYGROUND_STATISTICS = {
+    "scaling_factor": 0.5,
+    "latents_mean": [-1.6574, 1.886, -1.383, 2.5155],
+    "latents_std": [8.4927, 5.9022, 6.5498, 5.2299],
+}
+
+
+def _with_unet(components: dict, **config) -> dict:
+    """`components` with its UNet rebuilt from its config changed by `config` (same seed)."""
+    unet_config = {k: v for k, v in components["unet"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    return {**components, "unet": UNet2DConditionModel.from_config({**unet_config, **config})}
+
+
+def tiny_controlnet(unet: UNet2DConditionModel, union: bool = False):
+    """A ControlNet (or, with `union`, a ControlNet-Union) made from a 4-channel `unet`, as `from_unet` does: its
+    conditioning embedding halves the image once, to the tiny VAE's latent size."""
+    from diffusers import ControlNetModel, ControlNetUnionModel
+
+    torch.manual_seed(0)
+    if not union:
+        return ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(4, 8))
+    # The union's control-type transformer works on the first block's channels (320 in SDXL, its default).
+    controlnet = ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(4, 8))
+    width = unet.config.block_out_channels[0]
+    torch.manual_seed(0)
+    config = {k: v for k, v in controlnet.config.items() if not k.startswith("_")}
+    return ControlNetUnionModel.from_config(
+        {**config, "num_trans_channel": width, "num_trans_head": 1, "num_proj_channel": width}
+    )
+
+
+def sd_variant_components(
+    inpaint: bool = False, controlnet: bool = False, unet_in_channels: int | None = None
+) -> dict:
+    """SD 1.x components for the variant pipelines: inpainting (9-channel UNet), a ControlNet, or a UNet with
+    `unet_in_channels` (8 for InstructPix2Pix: latents and image latents)."""
+    components = sd_inpaint_components() if inpaint else sd_components()
+    if unet_in_channels is not None:
+        components = _with_unet(components, in_channels=unet_in_channels)
+    if controlnet:
+        components["controlnet"] = tiny_controlnet(sd_components()["unet"])
+    return components
+
+
+def sdxl_variant_components(controlnet: str | None = None, unet_in_channels: int | None = None) -> dict:
+    """SDXL components with Playground v2.5's statistics in the VAE config, for the variant pipelines: `controlnet`
+    `"controlnet"` or `"union"`, or a UNet with `unet_in_channels` (8 for InstructPix2Pix)."""
+    components = sdxl_components()
+    components["vae"].register_to_config(**PLAYGROUND_STATISTICS)
+    if unet_in_channels is not None:
+        components = _with_unet(components, in_channels=unet_in_channels)
+    if controlnet is not None:
+        components["controlnet"] = tiny_controlnet(components["unet"], union=controlnet == "union")
+    return {**components, "add_watermarker": False, "requires_aesthetics_score": False}
+
+
+def lcm_components() -> dict:
+    """`LatentConsistencyModel{,Img2Img}Pipeline` components: LCM's scheduler and a UNet that takes the guidance scale
+    as an embedding (`time_cond_proj_dim`)."""
+    from diffusers import LCMScheduler
+
+    components = _with_unet(sd_components(), time_cond_proj_dim=32)
+    return {**components, "scheduler": LCMScheduler()}
+
+
+def _adapter_unet(components: dict, **config) -> dict:
+    # The adapter's features meet the UNet's down blocks at their resolutions: cross-attention block first (its residual
+    # is added before downsampling).
+    return _with_unet(
+        components,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        **config,
+    )
+
+
+def sd_adapter_components() -> dict:
+    """`StableDiffusionAdapterPipeline` components: a two-block full T2I-Adapter matching the UNet's blocks."""
+    from diffusers import T2IAdapter
+
+    components = _adapter_unet(sd_components(), attention_head_dim=2)
+    components.pop("image_encoder")  # the adapter pipeline has none
+    torch.manual_seed(0)
+    components["adapter"] = T2IAdapter(
+        in_channels=3, channels=[4, 8], num_res_blocks=1, downscale_factor=2, adapter_type="full_adapter"
+    )
+    return components
+
+
+def sdxl_adapter_components() -> dict:
+    """`StableDiffusionXLAdapterPipeline` components (Playground v2.5's statistics in the VAE config, which this
+    pipeline ignores): a two-block full T2I-Adapter matching the UNet's blocks."""
+    from diffusers import T2IAdapter
+
+    components = _adapter_unet(sdxl_variant_components())
+    torch.manual_seed(0)
+    components["adapter"] = T2IAdapter(
+        in_channels=3, channels=[2, 4], num_res_blocks=1, downscale_factor=2, adapter_type="full_adapter"
+    )
+    return components
+
+
+def kolors_components() -> dict:
+    """`KolorsPipeline` / `KolorsPAGPipeline` components (SDXL's, Playground v2.5's statistics in the VAE config, a
+    UNet for Kolors' 8-wide embeddings) without the ChatGLM encoder, whose tokenizer cannot be built offline: pass
+    `kolors_prompt_embeds()`."""
+    components = sdxl_variant_components()
+    components = _with_unet(components, cross_attention_dim=8, projection_class_embeddings_input_dim=56)  # 6 * 8 + 8
+    return {**components, "text_encoder": None, "tokenizer": None}
+
+
+def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """Prompt and negative-prompt embeddings (and their pooled forms) for `kolors_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {}
+    for prefix in ("", "negative_"):
+        embeds[f"{prefix}prompt_embeds"] = torch.randn(batch_size, 8, 8, generator=g)
+        embeds[f"{prefix}pooled_prompt_embeds"] = torch.randn(batch_size, 8, generator=g)
+    return embeds
+
+
 def text_embeds(
     batch_size: int, length: int, width: int, mask: torch.dtype | None = torch.long, seed: int = 0
 ) -> dict:
@@ -1113,12 +1240,13 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
     """`HunyuanVideoPipeline` components; pass `prompt_embeds` (width 16), `pooled_prompt_embeds` (width 8) and
     `prompt_attention_mask`. With `image_condition_type` (`"latent_concat"`: latents, condition and mask concatenated
     on the channel axis, 4 + 4 + 1 channels in; `"token_replace"`: the condition replaces latent frame 0),
-    `HunyuanVideoImageToVideoPipeline`'s, without its LLaVA image processor (the prompt embeddings are passed)."""
+    `HunyuanVideoImageToVideoPipeline`'s, without its LLaVA image processor (the prompt embeddings are passed);
+    `"skyreels"`: `HunyuanSkyreelsImageToVideoPipeline`'s (latents and condition concatenated, 4 + 4 channels in)."""
     from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
 
     torch.manual_seed(0)
     transformer = HunyuanVideoTransformer3DModel(
-        in_channels=9 if image_condition_type == "latent_concat" else 4,
+        in_channels={"latent_concat": 9, "skyreels": 8}.get(image_condition_type, 4),
         out_channels=4,
         num_attention_heads=2,
         attention_head_dim=10,
@@ -1131,7 +1259,7 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
         text_embed_dim=16,
         pooled_projection_dim=8,
         rope_axes_dim=(2, 4, 4),
-        image_condition_type=image_condition_type,
+        image_condition_type=None if image_condition_type == "skyreels" else image_condition_type,
     )
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(
@@ -1151,7 +1279,7 @@ def hunyuan_video_components(image_condition_type: str | None = None) -> dict:
     )
     components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0))
     components = {**components, "text_encoder_2": None, "tokenizer_2": None}
-    return components if image_condition_type is None else {**components, "image_processor": None}
+    return components if image_condition_type in (None, "skyreels") else {**components, "image_processor": None}
 
 
 def hunyuan_video15_components(image_to_video: bool = False) -> dict:

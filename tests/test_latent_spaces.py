@@ -21,7 +21,7 @@ from diffusers import (
     StableDiffusionXLInpaintPipeline,
 )
 from diffusers.configuration_utils import FrozenDict
-from fixtures import PROMPT, generator, make_pil_images, sdxl_components
+from fixtures import PLAYGROUND_STATISTICS, PROMPT, generator, make_pil_images, sdxl_components
 
 from diffusers_scaled import (
     LatentScaling,
@@ -33,12 +33,7 @@ from diffusers_scaled import (
 
 
 SIZE = 32
-# Playground v2.5's statistics and factor (from its VAE config), enough to move every channel visibly.
-PLAYGROUND = {
-    "scaling_factor": 0.5,
-    "latents_mean": [-1.6574, 1.886, -1.383, 2.5155],
-    "latents_std": [8.4927, 5.9022, 6.5498, 5.2299],
-}
+PLAYGROUND = PLAYGROUND_STATISTICS  # Playground v2.5's statistics and factor: enough to move every channel visibly
 
 
 def sdxl_per_channel_components(**config):

@@ -6,6 +6,8 @@ constants, and applies them exactly as the stock pipeline code does, so that res
 | class                    | numbers read from                                          | `scale` (raw -> denoiser)          | `unscale` (denoiser -> raw)    | stock code              |
 | ------------------------ | ---------------------------------------------------------- | ---------------------------------- | ------------------------------ | ----------------------- |
 | `ConfigScaling`          | `vae.config`: `scaling_factor`, `shift_factor`, `latents_mean/std` | see `LatentScaling`          | see `LatentScaling`            | SD, SDXL, SD3, Flux, Z-Image |
+| `FactorScaling`          | `vae.config`: `scaling_factor` (the rest ignored)          | `scaling_factor * z`               | `z / scaling_factor`           | SDXL ControlNet inpaint, T2I-Adapter XL, Kolors |
+| `ReciprocalFactorScaling` | `vae.config`: `scaling_factor` (the rest ignored)         | `scaling_factor * z`               | `1 / scaling_factor * z`       | T2I-Adapter (SD 1.x/2.x) |
 | `ReciprocalStdScaling`   | `vae.config`: `latents_mean`, `latents_std`                | `(z - mean) * (1 / std)`           | `x / (1 / std) + mean`         | Qwen-Image (t2i, img2img) |
 | same, `encode_divides`   | same                                                       | `(z - mean) / std`                 | `x / (1 / std) + mean`         | Qwen-Image edit         |
 | `BatchNormScaling`       | `vae.bn.running_mean`, `vae.bn.running_var`, `vae.config.batch_norm_eps` | `(z - mean) / sqrt(var + eps)` | `x * sqrt(var + eps) + mean` | Flux.2          |
@@ -46,6 +48,38 @@ class ConfigScaling:
     @staticmethod
     def from_vae(vae) -> LatentScaling:
         return LatentScaling.from_config(vae.config)
+
+
+class FactorScaling:
+    """`LatentScaling` with `vae.config.scaling_factor` alone: the SDXL-era pipelines that ignore the config's
+    `latents_mean`/`latents_std` (and `shift_factor`) on both their paths, so that a Playground-style VAE's statistics
+    never enter their latents."""
+
+    description = "`scaling_factor` in `vae.config` (its `latents_mean`/`latents_std` ignored, as the pipeline does)"
+
+    @staticmethod
+    def from_vae(vae) -> LatentScaling:
+        return LatentScaling(scaling_factor=_config_value(vae, "scaling_factor"))
+
+
+@dataclass(frozen=True)
+class _ReciprocalFactor(LatentScaling):
+    # `LatentScaling(scaling_factor)` whose unscale multiplies by the factor's reciprocal, as the deprecated
+    # `decode_latents` of the SD 1.x/2.x pipelines does (`1 / scaling_factor * latents`, rounded differently from a
+    # division).
+    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        return 1 / self.scaling_factor * latents
+
+
+class ReciprocalFactorScaling:
+    """`vae.config.scaling_factor` alone, decoded as `1 / scaling_factor * latents`: the T2I-Adapter pipeline for SD
+    1.x/2.x, whose `__call__` decodes through the deprecated `decode_latents`."""
+
+    description = "`scaling_factor` in `vae.config`"
+
+    @staticmethod
+    def from_vae(vae) -> LatentScaling:
+        return _ReciprocalFactor(scaling_factor=_config_value(vae, "scaling_factor"))
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from ._base import LatentFormat
 from ._layouts import FLUX2_PACKED, FLUX_PACKED, QWEN_PACKED
-from ._statistics import BatchNormScaling, ReciprocalStdScaling
+from ._statistics import BatchNormScaling, FactorScaling, ReciprocalFactorScaling, ReciprocalStdScaling
 
 
 __all__ = [
     "STABLE_DIFFUSION",
+    "STABLE_DIFFUSION_T2I_ADAPTER",
     "STABLE_DIFFUSION_XL",
+    "STABLE_DIFFUSION_XL_FACTOR_ONLY",
     "STABLE_DIFFUSION_3",
     "FLUX",
     "FLUX_2",
@@ -30,10 +32,22 @@ STABLE_DIFFUSION = LatentFormat(
     formula="`f * z`",
     conditioned_by="StableDiffusionImg2ImgPipeline.prepare_latents",
 )
+STABLE_DIFFUSION_T2I_ADAPTER = LatentFormat(
+    name="Stable Diffusion T2I-Adapter",
+    formula="`f * z`; decoded as `1 / f * x` (its `__call__` decodes with the deprecated `decode_latents`, whose "
+    '`output_type="pt"` gives the "np" array; ours gives the tensor)',
+    statistics=ReciprocalFactorScaling,
+)
 STABLE_DIFFUSION_XL = LatentFormat(
     name="Stable Diffusion XL",
     formula="`f * z`; `(z - mean) * f / std` when the config has `latents_mean`/`latents_std` (Playground v2.5)",
     conditioned_by="StableDiffusionXLImg2ImgPipeline.prepare_latents",
+)
+STABLE_DIFFUSION_XL_FACTOR_ONLY = LatentFormat(
+    name="Stable Diffusion XL, factor only",
+    formula="`f * z`, also when the config has `latents_mean`/`latents_std` (these pipelines ignore them)",
+    statistics=FactorScaling,
+    conditioned_by="StableDiffusionXLControlNetInpaintPipeline._encode_vae_image",
 )
 STABLE_DIFFUSION_3 = LatentFormat(
     name="Stable Diffusion 3",

@@ -10,7 +10,8 @@ family (see /docs/latent-spaces.md, "Video"):
 | `WAN`           | `vae.config.latents_mean/std`                       | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
 | `LTX`           | `vae.latents_mean/std` buffers, `config.scaling_factor` | `x * std / f + mean` (+ decode noise) | packed `(B, F*H*W/p^2/pt, C*pt*p^2)` |
 | `HUNYUAN_VIDEO` | `vae.config.scaling_factor`                          | `x / f`                           | `(B, C, F, H, W)`                |
-| `COGVIDEOX`     | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, F, C, H, W)`                |
+| `HUNYUAN_VIDEO_15` | `vae.config.scaling_factor`                       | `x / f`                           | `(B, C, F, H, W)`                |
+| `COGVIDEOX`     | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, F, C, H, W)`, 1.5 padded    |
 | `MOCHI`         | `vae.config.latents_mean/std`, `scaling_factor`      | `x * std / f + mean`              | `(B, C, F, H, W)`                |
 
 What `encode_latents` takes depends on the pipeline: a video for the text-/video-to-video ones (`preprocess_video`, as
@@ -43,6 +44,7 @@ __all__ = [
     "LTX",
     "HUNYUAN_VIDEO",
     "HUNYUAN_VIDEO_I2V",
+    "HUNYUAN_SKYREELS_I2V",
     "HUNYUAN_VIDEO_15",
     "COGVIDEOX",
     "COGVIDEOX_I2V",
@@ -475,6 +477,14 @@ HUNYUAN_VIDEO_I2V = HunyuanVideoImageFormat(
     encodes_one_by_one=True,
     conditioned_by="HunyuanVideoImageToVideoPipeline.prepare_latents",
 )
+HUNYUAN_SKYREELS_I2V = VideoFormat(
+    name="HunyuanVideo SkyReels image-to-video",
+    formula="`f * z` of the image as one frame (a posterior sample)",
+    statistics=ConfigScaling,
+    condition="image",
+    encodes_one_by_one=True,
+    conditioned_by="HunyuanSkyreelsImageToVideoPipeline.prepare_latents",
+)
 HUNYUAN_VIDEO_15 = HunyuanVideo15ImageFormat(
     name="HunyuanVideo 1.5",
     formula="`f * z`",
@@ -532,6 +542,7 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "LTXImageToVideoPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "HunyuanVideoPipeline": (HUNYUAN_VIDEO, "tests/formats/test_video_families.py"),
     "HunyuanVideoImageToVideoPipeline": (HUNYUAN_VIDEO_I2V, "tests/formats/test_video_hunyuan.py"),
+    "HunyuanSkyreelsImageToVideoPipeline": (HUNYUAN_SKYREELS_I2V, "tests/formats/test_video_hunyuan.py"),
     "HunyuanVideo15Pipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
     "HunyuanVideo15ImageToVideoPipeline": (HUNYUAN_VIDEO_15, "tests/formats/test_video_hunyuan.py"),
     "CogVideoXPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),

@@ -16,7 +16,6 @@ from diffusers import (
     PixArtSigmaPipeline,
     SanaPipeline,
     StableDiffusionAdapterPipeline,
-    T2IAdapter,
     UNet2DConditionModel,
 )
 from fixtures import (
@@ -30,6 +29,7 @@ from fixtures import (
     pixart_sigma_components,
     sana_components,
     sana_prompt_embeds,
+    sd_adapter_components,
     sd_components,
     text_embeds,
 )
@@ -136,35 +136,15 @@ def test_resolution_binning_decode_equals_stock(family):
 
 
 class AdapterWithSDFormat(ScaledLatentsMixin, StableDiffusionAdapterPipeline):
-    # The adapter pipeline is not a proven family (its own decode multiplies by `1 / scaling_factor` and denormalizes
-    # as `x / 2 + 0.5`); a user's subclass may still choose a format. What matters here: its stock `__call__` calls
-    # `self.decode_latents(latents)`, which must stay the stock method inside the call.
+    # A user's subclass may choose another format than the table's (the adapter's own decode multiplies by
+    # `1 / scaling_factor`: `STABLE_DIFFUSION_T2I_ADAPTER`, tests/formats/test_image_variants.py). What matters here:
+    # its stock `__call__` calls `self.decode_latents(latents)`, which must stay the stock method inside the call.
     latent_format = STABLE_DIFFUSION
-
-
-def adapter_components():
-    components = sd_components()
-    components.pop("image_encoder")
-    # The adapter's features meet the UNet's blocks at their resolutions: cross-attention block first (its residual is
-    # added before downsampling), as in SD's UNet.
-    config = {k: v for k, v in components["unet"].config.items() if not k.startswith("_")}
-    config.update(
-        attention_head_dim=2,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    )
-    torch.manual_seed(0)
-    components["unet"] = UNet2DConditionModel.from_config(config)
-    torch.manual_seed(0)
-    components["adapter"] = T2IAdapter(
-        in_channels=3, channels=[4, 8], num_res_blocks=1, downscale_factor=2, adapter_type="full_adapter"
-    )
-    return components
 
 
 @pytest.mark.parametrize("output_type", ["np", "pil"])
 def test_stock_call_that_calls_decode_latents_generates_as_stock(output_type):
-    components = adapter_components()
+    components = sd_adapter_components()
     stock = StableDiffusionAdapterPipeline(**components)
     ours = AdapterWithSDFormat(**components)
     inputs = {"prompt": PROMPT, "image": make_pil_images(1, (32, 32))[0], "num_inference_steps": 2}

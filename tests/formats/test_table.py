@@ -31,6 +31,12 @@ def installed(name):
     return pipeline_class
 
 
+def missing_backend(name):
+    """Whether diffusers exports `name` as a placeholder because an optional backend is not installed (Kolors without
+    `sentencepiece`, which the test extras install)."""
+    return type(getattr(diffusers, name, None)).__name__ == "DummyObject"
+
+
 @pytest.fixture(scope="module")
 def exported():
     return _table.exported_vae_pipelines()
@@ -52,7 +58,8 @@ def test_every_exported_vae_pipeline_is_proven_or_refused(exported):
         assert unlisted == []
     assert [n for n in exported if n in _table.PROVEN and n in _table.REFUSED] == []
     if not OLDER_DIFFUSERS:  # an older release lacks the newer pipelines the table names
-        assert sorted(n for n in [*_table.PROVEN, *_table.REFUSED] if n not in exported) == []  # no stale names
+        stale = [n for n in [*_table.PROVEN, *_table.REFUSED] if n not in exported and not missing_backend(n)]
+        assert sorted(stale) == []  # no stale names
 
 
 @pytest.mark.parametrize("name", sorted(_table.PROVEN))
@@ -87,6 +94,11 @@ def test_docs_coverage_table_is_generated_from_the_table(exported):
     if OLDER_DIFFUSERS:
         pytest.skip(
             f"the coverage section counts diffusers {TABLE_DIFFUSERS}'s pipelines, not {diffusers.__version__}'s"
+        )
+    missing = [n for n in [*_table.PROVEN, *_table.REFUSED] if missing_backend(n)]
+    if missing:
+        pytest.skip(
+            f"the coverage section counts the pipelines of the test extras' backends; not installed: {missing}"
         )
     page = (ROOT / "docs" / "latent-spaces.md").read_text(encoding="utf-8")
     section = page[page.index(START) + len(START) : page.index(END)].strip("\n") + "\n"

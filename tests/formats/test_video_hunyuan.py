@@ -141,3 +141,25 @@ def test_hunyuan_i2v_encode_equals_stock_condition(image_condition_type):
         latents = pipe.encode_latents(image, height=16, width=32)
     assert latents.shape == (1, 4, 1, 2, 4)
     assert torch.equal(latents, condition)
+
+
+def test_hunyuan_skyreels_i2v_decode_and_encode_equal_stock():
+    # `HunyuanSkyreelsImageToVideoPipeline`: decode `x / f`; the condition is a posterior *sample* of the image (the
+    # call's generator, before the noise) times `f`, concatenated on the channel axis (frame 0; zeros after it).
+    from diffusers import HunyuanSkyreelsImageToVideoPipeline
+
+    pipe = scaled(HunyuanSkyreelsImageToVideoPipeline)(**hunyuan_video_components("skyreels"))
+    pipe.set_progress_bar_config(disable=True)
+    stock = stock_twin(pipe, HunyuanSkyreelsImageToVideoPipeline)
+    image = make_pil_images(1, (32, 16), seed=3)[0]
+    inputs = {"num_frames": 5}
+    latents = generate_i2v(stock, "latent", image, **inputs)
+    expected = generate_i2v(stock, "np", image, **inputs)
+    seen = first_transformer_input(stock, lambda: generate_i2v(stock, "latent", image, **inputs))
+    with torch.no_grad():
+        frames = pipe.decode_latents(latents, output_type="np")
+        condition = pipe.encode_latents(image, generator=generator(0), height=16, width=32)
+    assert_same_frames(frames, expected, "np")
+    assert condition.shape == (1, 4, 1, 2, 4)
+    assert torch.equal(condition, seen[:, 4:, :1])
+    assert not seen[:, 4:, 1:].any()
