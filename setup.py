@@ -7,6 +7,9 @@ REPOSITORY = "https://github.com/diffusers-scaled/diffusers-scaled"
 with open("diffusers_scaled/__init__.py", encoding="utf-8") as f:
     VERSION = re.search(r'^__version__ = "([^"]+)"$', f.read(), re.MULTILINE).group(1)  # the one place it is written
 
+# `encode_to_cache_ray` / `encode --engine ray`: the latent cache written by a Ray Data pipeline (the release tested)
+RAY = ["ray[data]>=2.60"]
+
 setup(
     name="diffusers-scaled",
     version=VERSION,
@@ -39,7 +42,12 @@ setup(
         "tqdm",
     ],
     extras_require={
+        # `datasets`: Hugging Face datasets as an image source of the latent cache, and export of a cache to one
+        "datasets": ["datasets>=2.14"],
+        # `ray`: `encode_to_cache_ray` / `encode --engine ray`, the latent cache written by a Ray Data pipeline
+        "ray": RAY,
         # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
+        # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped;
         # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them)
         "test": [
             "pytest>=7",
@@ -48,8 +56,10 @@ setup(
             "psutil",
             "ruff>=0.5",
             "scikit-image>=0.21",
-            "sentencepiece",
+            "datasets>=2.14",
             "setuptools>=70.1",
+            "sentencepiece",
+            *RAY,  # the Ray tests run in the suite (one local Ray cluster)
         ],
     },
     entry_points={"console_scripts": ["diffusers-scaled=diffusers_scaled.cli:main"]},

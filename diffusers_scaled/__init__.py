@@ -47,7 +47,15 @@ _PUBLIC = {
     "LatentFormat": "formats",
 }
 #: The tools' names, reachable here as before (`diffusers_scaled.calibrate`); their home is `diffusers_scaled.tools`.
-_TOOLS = ("CalibrationResult", "LatentPreview", "calibrate", "encode_to_cache", "load_cache", "preview_latents")
+_TOOLS = (
+    "CalibrationResult",
+    "LatentPreview",
+    "calibrate",
+    "encode_to_cache",
+    "encode_to_cache_ray",
+    "load_cache",
+    "preview_latents",
+)
 
 __all__ = [*_PUBLIC, "tools"]
 

@@ -149,6 +149,18 @@ class LatentsCodecMixin:
                 f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
                 f"latents ({fmt.name}) are not packed."
             )
+        pixels, vae_dtype, upcast, dtype = self._encoder_input(image, height, width, dtype, generator, num_frames)
+        if fmt.encodes_one_by_one and not isinstance(generator, list):
+            generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
+        compiled = self._compiled(self.vae)
+        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
+        latents = fmt.scale(self, latents, self.latent_scaling)
+        return fmt.pack(self, latents) if packed else latents
+
+    def _encoder_input(self, image, height=None, width=None, dtype=None, generator=None, num_frames=None):
+        """The checked, preprocessed pixels of `image` as the VAE takes them, the VAE's dtype, whether it is upcast to
+        float32 and the working dtype: every step of `encode_latents` before `vae.encode`."""
+        fmt = self.latent_format
         image = fmt.check_input(self, image, height, width)
         device, vae_dtype = _vae.placement(self.vae)
         pixels = fmt.preprocess(self, image, height, width, device, num_frames)
@@ -159,13 +171,11 @@ class LatentsCodecMixin:
         upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
         # The img2img pipelines' order: pixels to the working dtype, then up to float32 if the VAE is upcast; raw
         # latents back to the working dtype, then scaled in it.
-        pixels = fmt.vae_input(pixels.to(dtype).to(torch.float32 if upcast else vae_dtype))
-        if fmt.encodes_one_by_one and not isinstance(generator, list):
-            generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
-        compiled = self._compiled(self.vae)
-        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
-        latents = fmt.scale(self, latents, self.latent_scaling)
-        return fmt.pack(self, latents) if packed else latents
+        return fmt.vae_input(pixels.to(dtype).to(torch.float32 if upcast else vae_dtype)), vae_dtype, upcast, dtype
+
+    def _run_vae(self, vae_dtype, upcast, run):
+        """`run()`, which calls `self.vae`, as `encode_latents` runs it: in float32 when `upcast` (see `_vae.run_vae`)."""
+        return _vae.run_vae(self.vae, vae_dtype, upcast, run)
 
     @_stock_calls_keep_the_stock_method
     def decode_latents(

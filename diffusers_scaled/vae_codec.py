@@ -91,3 +91,26 @@ class VaeCodec(VaeCompileMixin, LatentsCodecMixin):
         if self._scaling is not None:
             return self._scaling
         return LatentScaling.from_config(self.vae.config)
+
+    def encode_posterior(self, image) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        The raw posterior mean and log-variance of images: the steps of `encode_latents` (checks, preprocessing,
+        placement, upcast) up to the VAE's `latent_dist`, whose `mean` and `logvar` are returned as computed.
+
+        Args:
+            image: as for `encode_latents`.
+
+        Returns:
+            `tuple[torch.Tensor, torch.Tensor]`: `(mean, logvar)`, each `(batch, latent_channels, h, w)`, unscaled.
+
+        Raises:
+            `ValueError`: if the VAE has no Gaussian posterior (`AutoencoderTiny`, `VQModel`, `AutoencoderDC`).
+        """
+        pixels, vae_dtype, upcast, _ = self._encoder_input(image, None, None, None)
+        posterior = getattr(self._run_vae(vae_dtype, upcast, lambda: self.vae.encode(pixels)), "latent_dist", None)
+        if posterior is None or not hasattr(posterior, "logvar"):
+            raise ValueError(
+                f"`encode_posterior` needs a VAE with a Gaussian posterior (`latent_dist`, as AutoencoderKL); a "
+                f"{type(self.vae).__name__} has none."
+            )
+        return posterior.mean, posterior.logvar

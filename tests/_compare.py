@@ -99,7 +99,10 @@ def shard_contents(folder) -> dict:
     for name in sorted(os.listdir(folder)):
         if name.endswith(".safetensors"):
             with safe_open(os.path.join(folder, name), framework="pt") as f:
-                tensors = {k: (f.get_tensor(k).dtype, f.get_tensor(k).numpy().tobytes()) for k in f.keys()}
+                tensors = {
+                    k: (f.get_tensor(k).dtype, f.get_tensor(k).view(-1).view(torch.uint8).numpy().tobytes())
+                    for k in f.keys()
+                }
                 shards[name] = (f.metadata(), tensors)
     return shards
 

@@ -6,13 +6,14 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from _compare import folder_tree
+from _compare import folder_tree, shard_contents
+from diffusers import AutoencoderKL
 from diffusers.image_processor import VaeImageProcessor
 from fixtures import fail_each_write_step, make_pil_images, tiny_vae_kl, write_image_folder
 
 from diffusers_scaled.cli import COMMANDS, main
 from diffusers_scaled.cli.roundtrip import psnr, roundtrip
-from diffusers_scaled.tools import calibrate, load_cache, sample_image_path
+from diffusers_scaled.tools import calibrate, encode_to_cache, load_cache, sample_image_path
 
 
 @pytest.fixture
@@ -149,6 +150,35 @@ def test_encode_command(tmp_path, vae_dir, capsys):
     assert [tuple(t.shape) for _, t in entries] == [(4, 8, 8)] * 3
 
 
+def test_encode_command_training_options(tmp_path, vae_dir, capsys):
+    """The options reach `encode_to_cache`: the CLI cache equals the API cache, file for file."""
+    folder = write_image_folder(str(tmp_path / "images"), n=3, sizes=((40, 24), (24, 40)))
+    arguments = ["encode", folder, str(tmp_path / "cli"), "--model", vae_dir, "--resolution", "16", "--buckets",
+                 "12x20,20x12", "--crop", "random", "--flip", "--alpha-mask", "--store", "distribution",
+                 "--store-dtype", "bfloat16", "--seed", "3"]  # fmt: skip
+    assert main(arguments) == 0
+    assert "stored as distribution" in capsys.readouterr().out
+    vae = AutoencoderKL.from_pretrained(vae_dir)
+    encode_to_cache(vae, folder, tmp_path / "api", resolution=16, buckets=[(12, 20), (20, 12)], crop="random",
+                    flip=True, alpha_mask=True, store="distribution", dtype="bfloat16", seed=3, vae_name=vae_dir,
+                    progress=False)  # fmt: skip
+    assert shard_contents(tmp_path / "cli") == shard_contents(tmp_path / "api")
+    help_text = main_help(["encode"])
+    for option in ("--buckets", "--min-size", "--max-size", "--step", "--crop", "--flip", "--alpha-mask", "--store",
+                   "--store-dtype", "--append"):  # fmt: skip
+        assert option in help_text
+
+
+def main_help(command):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main([*command, "--help"])
+    return out.getvalue()
+
+
 def test_encode_command_speed_options(tmp_path, vae_dir):
     # --workers changes nothing; --compile runs inductor (4 images in batches of 2: the second batch of the shape is
     # compiled), whose kernels order float32 sums differently: equal to eager within accumulated float32 rounding
@@ -186,12 +216,15 @@ def test_info_on_a_pipeline_folder_and_the_default(tmp_path, vae_dir, capsys):
         (["info", "--model", "/nonexistent/vae"], "`--model` is `/nonexistent/vae`, which does not exist"),
         (["calibrate", "/nonexistent/images"], "`images` must be an image folder or file"),
         (["roundtrip", "/nonexistent.png"], "`image` is `/nonexistent.png`, which is missing"),
+        (["encode", "/nonexistent/images", "/tmp/x"], "`images` must be an image folder or file"),
+        (["verify", "/nonexistent/cache"], "is not a folder"),
     ],
 )
 def test_errors_are_messages_not_tracebacks(arguments, message, capsys):
     assert main(arguments) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_bad_option_values_are_usage_errors(capsys):
@@ -202,6 +235,9 @@ def test_bad_option_values_are_usage_errors(capsys):
     with pytest.raises(SystemExit):
         main(["encode", "x", "y", "--workers", "-1"])
     assert "expected a non-negative integer, got '-1'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["encode", "x", "y", "--buckets", "12by20"])
+    assert "expected 'none', 'sdxl', 'generate' or sizes like" in capsys.readouterr().err
 
 
 # `info`: the family and its formula ------------------------------------------------------------------------------

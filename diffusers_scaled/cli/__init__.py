@@ -1,4 +1,4 @@
-"""The `diffusers-scaled` command line: `roundtrip`, `calibrate`, `encode`, `info` (one module per command).
+"""The `diffusers-scaled` command line: `roundtrip`, `calibrate`, `encode`, `verify`, `info` (one module per command).
 
 The command modules are light to import (each imports torch, diffusers and the tools inside its `run`), so `--help`
 and `--version` answer at once; a Ctrl-C while a command starts or runs prints one line.
@@ -11,10 +11,10 @@ import os
 import sys
 
 from .. import __version__
-from . import calibrate, encode, info, roundtrip  # light: see `_common`
+from . import calibrate, encode, info, roundtrip, verify  # light: see `_common`
 
 
-COMMANDS = {"roundtrip": roundtrip, "calibrate": calibrate, "encode": encode, "info": info}
+COMMANDS = {"roundtrip": roundtrip, "calibrate": calibrate, "encode": encode, "verify": verify, "info": info}
 
 
 def build_parser() -> argparse.ArgumentParser:

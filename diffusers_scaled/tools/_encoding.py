@@ -8,6 +8,7 @@ while it decodes and resizes); the images and their order are the same with or w
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -69,6 +70,15 @@ def batch_generator(seed: int, first_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + first_index)
 
 
+def derived_generator(*numbers: int) -> torch.Generator:
+    """A generator seeded from a tuple of integers (an FNV-1a-style mix; distinct tuples give distinct seeds in
+    practice): per-image crops, per-epoch draws."""
+    value = 1469598103934665603
+    for number in numbers:
+        value = ((value ^ (number & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) % (1 << 64)
+    return torch.Generator().manual_seed(value >> 1)
+
+
 def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int, int]]:
     """An item as the RGB image to encode (resized and centre-cropped to `resolution`) and its original size."""
     original = _data.read_image(item)
@@ -76,8 +86,9 @@ def read_item(item, resolution: int | None) -> tuple[PIL.Image.Image, tuple[int,
 
 
 class Batch(NamedTuple):
-    """A batch as read: the images of its readable items, their original `(width, height)` and positions in the batch,
-    and the items skipped as unreadable files (`(position, path, reason)`; only with `skip_bad_images`)."""
+    """A batch as read: the images of its readable items (or what `BatchLoader`'s `read` returned for them), their
+    original `(width, height)` (not with `read`) and positions in the batch, and the items skipped as unreadable files
+    (`(position, path, reason)`; only with `skip_bad_images`)."""
 
     images: list[PIL.Image.Image]
     sizes: list[tuple[int, int]]
@@ -85,36 +96,46 @@ class Batch(NamedTuple):
     skipped: list[tuple[int, str, str]]
 
 
-class _Unreadable(NamedTuple):
+class Unreadable(NamedTuple):
+    """An image file that could not be read, and why."""
+
     path: str
     reason: str
 
 
-def _read(item, resolution: int | None, skip_bad_images: bool):
-    """`read_item`, with an image file that cannot be read named in the error, or skipped (`_Unreadable`)."""
+def guarded_read(item, read: Callable, skip_bad_images: bool):
+    """`read(item)`, with an image file that cannot be read named in the error, or skipped (logged; returns
+    `Unreadable`).
+    `item` is a path, or a tuple whose first element is the item (the path) and the rest what `read` also needs."""
     try:
-        return read_item(item, resolution)
+        return read(item)
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError... for bad files
-        if not isinstance(item, (str, os.PathLike)):
+        source = item[0] if isinstance(item, tuple) else item
+        if isinstance(source, dict) and isinstance(source.get("image"), (str, os.PathLike)):
+            source = source["image"]
+        if not isinstance(source, (str, os.PathLike)):
             raise  # an in-memory item: not a file to skip
-        path, reason = os.fspath(item), f"{type(error).__name__}: {error}"
+        path, reason = os.fspath(source), f"{type(error).__name__}: {error}"
         if skip_bad_images:
-            return _Unreadable(path, reason)
+            LOGGER.warning(f"skipped `{path}`, which cannot be read ({reason})")
+            return Unreadable(path, reason)
         raise ValueError(
             f"Cannot read the image file `{path}` ({reason}). Fix or remove it, or skip unreadable images with "
             "`skip_bad_images=True` (command line: `--skip-bad-images`): each is then logged and recorded."
         ) from error
 
 
-def _collect(results: list) -> Batch:
+def _collect(results: list, pairs: bool) -> Batch:
     batch = Batch([], [], [], [])
     for position, result in enumerate(results):
-        if isinstance(result, _Unreadable):
-            LOGGER.warning(f"skipped `{result.path}`, which cannot be read ({result.reason})")
+        if isinstance(result, Unreadable):
             batch.skipped.append((position, result.path, result.reason))
-        else:
+        elif pairs:
             batch.images.append(result[0])
             batch.sizes.append(result[1])
+            batch.positions.append(position)
+        else:
+            batch.images.append(result)
             batch.positions.append(position)
     return batch
 
@@ -136,23 +157,33 @@ class BatchLoader:
 
     `submit(items)` starts reading a batch and returns a function that waits for it and returns it as a `Batch`; an
     exception from reading an item is raised there. With `skip_bad_images`, an image file that cannot be read is left
-    out of the batch, logged (`diffusers_scaled.tools` logger) and listed in `Batch.skipped`.
+    out of the batch, logged (`diffusers_scaled.tools` logger) and listed in `Batch.skipped`. With `read` (a function
+    of one item), `Batch.images` holds what it returns for each item (and `Batch.sizes` is empty); an item is then
+    skipped as a file when it is a path, or a tuple whose first element is one.
     """
 
-    def __init__(self, resolution: int | None, num_workers: int = 0, skip_bad_images: bool = False):
+    def __init__(
+        self,
+        resolution: int | None,
+        num_workers: int = 0,
+        skip_bad_images: bool = False,
+        read: Callable | None = None,
+    ):
         checks.check_non_negative_int("num_workers", num_workers)
         self.resolution = resolution
         self.skip_bad_images = skip_bad_images
+        self._read = functools.partial(read_item, resolution=resolution) if read is None else read
+        self._pairs = read is None
         self._pool = (
             ThreadPoolExecutor(num_workers, thread_name_prefix="diffusers-scaled-read") if num_workers else None
         )
 
     def submit(self, items: list) -> Callable[[], Batch]:
-        arguments = (self.resolution, self.skip_bad_images)
+        arguments = (self._read, self.skip_bad_images)
         if self._pool is None:
-            return lambda: _collect([_read(item, *arguments) for item in items])
-        futures = [self._pool.submit(_read, item, *arguments) for item in items]
-        return lambda: _collect([future.result() for future in futures])
+            return lambda: _collect([guarded_read(item, *arguments) for item in items], self._pairs)
+        futures = [self._pool.submit(guarded_read, item, *arguments) for item in items]
+        return lambda: _collect([future.result() for future in futures], self._pairs)
 
     def map(self, batches: Iterator[list]) -> Iterator[tuple[list, Batch]]:
         """`(items, batch)` for each list of items, reading the next list while the caller works on the current one."""

@@ -2,14 +2,19 @@
 
 Layout of a cache folder:
 
-    shard-00000.safetensors   # tensors "00000000", "00000001", ...: one latent (C, h, w) per image, keyed by index
+    shard-00000.safetensors   # tensors "00000000", "00000000.flipped", ...: each image's tensors, keyed by index
     shard-00001.safetensors
     ...
     cache.json                # written last: the run's settings and the list of shards
 
 Every shard carries its own metadata (safetensors header, strings): `format`, `vae` (class, name, weights hash),
-`scaling` (the `LatentScaling` applied, or none: raw latents), `sample_mode`, `seed`, `resolution`, `shard_size`
-and `images` (per image: index, source, original size, latent shape).
+`scaling` (the `LatentScaling` applied, or none: raw latents; for `store="distribution"` the one the reader applies to
+its samples), `store`, `dtype`, `seed`, `resolution`, `buckets`, `crop`, `flip`, `alpha_mask`, `shard_size`,
+`batch_size` and `images` (per image: see `_cache_layout`, which also says which format-1 caches are still read).
+`append=True` adds shards after the last one for the images the cache does not hold (by content hash).
+
+With `skip_bad_images=True`, an image file that cannot be read is left out, logged and recorded (index, source,
+reason) in its shard's `skipped` metadata and in `cache.json`; the other images keep their indices.
 
 A shard is written to a temporary file and moved into place (`diffusers_scaled.atomic`), so a shard file is either
 complete or absent. A run that is killed and started again with the same settings skips the shards that exist and
@@ -18,7 +23,7 @@ writes the others: nothing is lost and nothing is written twice. Shard `s` holds
 
 Byte-identical: two runs with the same settings and images (on the same device, dtype and thread count, which the
 latents themselves depend on), single- or multi-process, write the same bytes to every file: the shards' header
-metadata in key order (see `_safetensors_bytes`), `cache.json` with its keys in a fixed order.
+metadata in key order (see `_cache_write.safetensors_bytes`), `cache.json` with its keys in a fixed order.
 """
 
 from __future__ import annotations
@@ -29,27 +34,24 @@ import os
 from collections.abc import Iterator
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
 from ..vae_codec import IDENTITY
-from . import _data, _distributed, _encoding
-from ._assets import read_json, vae_identity
+from . import _cache_layout, _cache_write, _data, _distributed, _encoding
+from . import buckets as _buckets
+from ._assets import vae_identity
 
 
 __all__ = ["encode_to_cache", "load_cache"]
 
 
-FORMAT = "diffusers-scaled-latent-cache/1"
-INDEX_FILE = "cache.json"
-# The settings that must match for a resumed run to reuse existing shards.
-SETTINGS = ("format", "vae", "scaling", "sample_mode", "seed", "resolution", "shard_size", "batch_size")
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}.safetensors"
+# The settings that must match for a resumed run to reuse existing shards, or for `append` to add to a cache.
+SETTINGS = (
+    "format", "vae", "scaling", "store", "dtype", "seed", "resolution", "buckets", "crop", "flip", "alpha_mask",
+    "shard_size", "batch_size",
+)  # fmt: skip
+FORMAT, INDEX_FILE, shard_name = _cache_layout.FORMAT, _cache_layout.INDEX_FILE, _cache_layout.shard_name
 
 
 def finished_shards(cache_dir: str | os.PathLike) -> list[str]:
@@ -61,14 +63,46 @@ def finished_shards(cache_dir: str | os.PathLike) -> list[str]:
 
 def _read_metadata(path: str) -> dict | None:
     try:
-        with safe_open(path, framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception:  # a foreign or damaged file: treated as absent and rewritten
+        return _cache_layout.read_shard_metadata(path)
+    except ValueError:  # a foreign or damaged file: treated as absent and rewritten
         return None
-    try:
-        return {key: json.loads(value) for key, value in metadata.items()}
-    except json.JSONDecodeError:
-        return None
+
+
+def _resolve_buckets(buckets, resolution, min_size, max_size, step, scale_factor) -> list | None:
+    if buckets is None:
+        if resolution is None:
+            return None
+        return _buckets.check_buckets([(resolution, resolution)], scale_factor)
+    if resolution is None:
+        raise ValueError("`buckets` needs a `resolution` (the side of the square of the buckets' area); got None.")
+    if buckets == "sdxl":
+        buckets = _buckets.sdxl_buckets(resolution, step)
+    elif buckets == "generate":
+        buckets = _buckets.generate_buckets(resolution, min_size, max_size, step)
+    elif isinstance(buckets, str):
+        raise ValueError(f'`buckets` must be "sdxl", "generate" or a list of (height, width) pairs; got {buckets!r}.')
+    return _buckets.check_buckets(buckets, scale_factor)
+
+
+def _resolve_store(store, sample_mode) -> str:
+    if store is None:
+        return "sample" if sample_mode == "sample" else "mean"
+    if store not in _cache_write.STORES:
+        raise ValueError(f"`store` must be one of {_cache_write.STORES}; got {store!r}.")
+    if sample_mode != "sample" and store != "mean":
+        raise ValueError(f'`sample_mode="{sample_mode}"` contradicts `store="{store}"`; give `store` alone.')
+    return store
+
+
+def _resolve_dtype(dtype) -> tuple[torch.dtype | None, str | None]:
+    if dtype is None:
+        return None, None
+    names = {value: key for key, value in _cache_write.DTYPES.items()}
+    if isinstance(dtype, str) and dtype in _cache_write.DTYPES:
+        return _cache_write.DTYPES[dtype], dtype
+    if dtype in names:
+        return dtype, names[dtype]
+    raise ValueError(f"`dtype` must be one of {sorted(_cache_write.DTYPES)} (or the torch dtype); got {dtype!r}.")
 
 
 def encode_to_cache(
@@ -86,6 +120,17 @@ def encode_to_cache(
     callback=None,
     num_workers: int = 2,
     compile: bool | dict = False,
+    buckets: str | list | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    step: int = 64,
+    crop: str = "center",
+    flip: bool = False,
+    alpha_mask: bool = False,
+    store: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    append: bool = False,
+    image_column: str = "image",
     skip_bad_images: bool = False,
 ) -> dict:
     r"""
@@ -93,95 +138,190 @@ def encode_to_cache(
     `accelerate launch`.
 
     Args:
-        vae, images, batch_size, resolution, sample_mode, seed, progress, num_workers, compile:
-            As in [`calibrate`]; the cache is the same whatever `num_workers`.
+        vae (`torch.nn.Module`, `str` or `None`): the VAE, a folder or hub id, or `None` for the embedded default.
+        images: a folder, an image file, an iterable / `torch.utils.data.Dataset` of images (see `calibrate`), or a
+            Hugging Face `datasets.Dataset` / `IterableDataset` (streaming works) with an image column.
+        output_dir (`str`): the cache folder (created if needed).
+        shard_size (`int`, *optional*, defaults to 256): images per shard file.
+        batch_size (`int`, *optional*, defaults to 8): images per `vae.encode` call (all of one bucket).
+        resolution (`int`, *optional*, defaults to 256): the square size images are resized and cropped to, or with
+            `buckets` the side of the square of the buckets' area; `None` keeps each image's size (centre-cropped
+            to a multiple of the VAE's scale factor).
+        sample_mode (`str`, *optional*, defaults to `"sample"`): `"argmax"` is `store="mean"` (kept for older code).
+        seed (`int`, *optional*, defaults to 0): seeds the posterior samples and random crops.
+        raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
+            (the VAE config's scaling applied). The metadata records which.
+        vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
+        progress (`bool`, *optional*, defaults to `True`): show a tqdm progress bar on the main process.
+        callback (`Callable[[int, str], None]`, *optional*): called with the shard index and path after each shard
+            this process writes.
+        num_workers (`int`, *optional*, defaults to 2): threads that read (decode, resize) the next batch's images
+            while the current batch encodes; 0 reads them in the calling thread. The cache is the same either way.
+        compile (`bool` or `dict`, *optional*, defaults to `False`): run the VAE's encoder through `torch.compile`
+            (see `ScaledLatentsMixin.enable_vae_compile`); compiled kernels agree with eager ones to rounding.
+        buckets (`str` or `list`, *optional*): aspect-ratio buckets: `"sdxl"` (SDXL's list scaled to `resolution`),
+            `"generate"` (kohya's rule from `resolution`, `min_size`, `max_size`, `step`) or a list of
+            `(height, width)` pairs; each image goes to the bucket nearest its aspect ratio (see `tools.buckets`).
+            Default: one square bucket of `resolution`.
+        min_size (`int`, *optional*), max_size (`int`, *optional*), step (`int`, *optional*, defaults to 64): the
+            generated buckets' shortest side, longest side and size step.
+        crop (`str`, *optional*, defaults to `"center"`): `"center"` or `"random"` (seeded per image).
+        flip (`bool`, *optional*, defaults to `False`): also store the latents of the horizontally flipped image.
+        alpha_mask (`bool`, *optional*, defaults to `False`): also store the alpha channel (1 where images without
+            one) at latent resolution.
+        store (`str`, *optional*, defaults to `"sample"`): `"sample"` (a posterior sample), `"mean"` (its mean) or
+            `"distribution"` (raw mean and log-variance; `LatentCacheDataset` draws a fresh sample each epoch).
+        dtype (`torch.dtype` or `str`, *optional*): store tensors in `float32`, `float16` or `bfloat16` (a cast of
+            the encoded values); by default in the VAE's dtype.
+        append (`bool`, *optional*, defaults to `False`): add to an existing cache only the images it does not hold
+            (by content hash), in new shards after its last one; the settings must be the cache's.
+        image_column (`str`, *optional*, defaults to `"image"`): the image column of a Hugging Face dataset.
         skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read instead
             of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
             recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
             other images keep their indices.
-        output_dir (`str`): the cache folder (created if needed).
-        shard_size (`int`, *optional*, defaults to 256): images per shard file.
-        raw_latents (`bool`, *optional*, defaults to `False`): store the VAE's raw latents instead of denoiser latents
-            (the VAE config's scaling applied). The metadata records which.
-        vae_name (`str`, *optional*): the name recorded in the metadata (default: the config's `_name_or_path`).
-        callback (`Callable[[int, str], None]`, *optional*): called with the shard index and path after each shard
-            this process writes.
 
     Returns:
         `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
         included) and the images skipped.
 
     Raises:
-        `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, resolution...).
+        `ValueError`: if `output_dir` holds shards written with other settings (another VAE, scaling, buckets...).
     """
-    checks.check_positive_int("shard_size", shard_size)
-    _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
-    if vae is None or isinstance(vae, (str, os.PathLike)):
-        vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
-    output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
-    items = _data.as_items(images)  # before anything is created: a missing image folder leaves no empty cache
-    vae, codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
-    _encoding.check_resolution(resolution, vae)
-    scaling = None if raw_latents else codec.latent_scaling
-    rank, world_size = _distributed.world()
-    if rank == 0:
-        os.makedirs(output_dir, exist_ok=True)
-        for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
-            os.remove(stale)  # left by a killed run
-    _distributed.barrier()
+    run = _CacheRun(locals())  # the arguments above, by name
+    with _encoding.BatchLoader(None, num_workers, skip_bad_images, run.plan.read) as loader:
+        for shard_index, first, chunk, sources, path in run.shards_to_write(progress):
+            _cache_write.write_shard(run.codec, loader, chunk, first, sources, run.settings, run.plan, path)
+            if callback is not None:
+                callback(shard_index, path)
+    return run.finish()
 
-    settings = {
-        "format": FORMAT,
-        "vae": vae_identity(vae, vae_name),
-        "scaling": scaling.to_dict() if scaling else None,
-        "sample_mode": sample_mode,
-        "seed": seed,
-        "resolution": resolution,
-        "shard_size": shard_size,
-        "batch_size": batch_size,
-    }
 
-    total = _data.num_items(items)
-    shards = []
-    num_images = 0
-    bars = _encoding.progress_bar(total, "encode", progress and rank == 0)
-    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
-        for shard_index, chunk in enumerate(_data.chunks(items, shard_size)):
-            path = os.path.join(output_dir, shard_name(shard_index))
-            first = shard_index * shard_size
-            sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
-            shards.append(shard_name(shard_index))
-            num_images += len(chunk)
-            if shard_index % world_size == rank:
-                existing = _read_metadata(path) if os.path.exists(path) else None
-                if existing is not None:
-                    _check_same_settings(existing, settings, path)
-                if existing is None or _recorded_sources(existing) != sources:
-                    _write_shard(codec, loader, chunk, first, sources, settings, path)
-                    if callback is not None:
-                        callback(shard_index, path)
-            bar.update(len(chunk))
-    _distributed.barrier()
+class _CacheRun:
+    """One run of `encode_to_cache` (or of `encode_to_cache_ray`) around the shard writing: the checked settings, the
+    VAE and its codec, the items, which shards to write, and the index written last.
 
-    skipped = [entry for name in shards for entry in _skipped_in(os.path.join(output_dir, name))]
-    index = {**settings, "num_images": num_images, "shards": shards, "skipped": skipped}
-    if rank == 0:
-        atomic.write_text(os.path.join(output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
-    _distributed.barrier()
-    return index
+    `arguments` are `encode_to_cache`'s, by name (all of them; `num_workers`, `progress`, `callback` and
+    `skip_bad_images` are for the shard writing, the caller's business).
+    """
+
+    def __init__(self, arguments: dict):
+        a = arguments
+        checks.check_positive_int("shard_size", a["shard_size"])
+        _encoding.check_encoding_arguments(a["sample_mode"], a["batch_size"], a["resolution"], a["num_workers"])
+        checks.check_choice("crop", a["crop"], _buckets.CROPS)
+        store = _resolve_store(a["store"], a["sample_mode"])
+        dtype, dtype_name = _resolve_dtype(a["dtype"])
+        vae, vae_name = a["vae"], a["vae_name"]
+        if vae is None or isinstance(vae, (str, os.PathLike)):
+            vae_name = vae_name or (os.fspath(vae) if vae is not None else None)
+        self.output_dir = output_dir = os.fspath(a["output_dir"])
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
+        # before anything is created: a missing folder leaves no empty cache
+        self.items = _data.as_items(a["images"], a["image_column"])
+        self.raw_latents, self.compile = a["raw_latents"], a["compile"]
+        self.vae, self.codec = _encoding.load_codec(vae, IDENTITY if self.raw_latents else None, self.compile)
+        buckets, resolution, crop, seed = a["buckets"], a["resolution"], a["crop"], a["seed"]
+        if buckets is None:
+            _encoding.check_resolution(resolution, self.vae)
+        scaling = None if self.raw_latents else self.codec.latent_scaling
+        scale_factor = self.codec.image_processor.config.vae_scale_factor
+        bucket_list = _resolve_buckets(buckets, resolution, a["min_size"], a["max_size"], a["step"], scale_factor)
+        self.rank, self.world_size = _distributed.world()
+        if self.rank == 0:
+            os.makedirs(output_dir, exist_ok=True)
+            _sweep_temporaries(output_dir)  # left by a killed run
+        _distributed.barrier()
+
+        self.settings = {
+            "format": FORMAT,
+            "vae": vae_identity(self.vae, vae_name),
+            "scaling": scaling.to_dict() if scaling else None,
+            "store": store,
+            "dtype": dtype_name,
+            "seed": seed,
+            "resolution": resolution,
+            "buckets": [list(b) for b in bucket_list] if buckets is not None else None,
+            "crop": crop,
+            "flip": bool(a["flip"]),
+            "alpha_mask": bool(a["alpha_mask"]),
+            "shard_size": a["shard_size"],
+            "batch_size": a["batch_size"],
+        }
+        self.plan = _cache_write.Plan(
+            bucket_list,
+            crop,
+            bool(a["flip"]),
+            bool(a["alpha_mask"]),
+            store,
+            dtype,
+            seed,
+            a["batch_size"],
+            scale_factor,
+        )
+
+        self.shards, self.num_images, self.first_shard = [], 0, 0
+        if a["append"]:
+            existing = _cache_layout.read_index(output_dir)
+            _cache_layout.require_current_format(existing, output_dir)
+            _check_same_settings(existing, self.settings, os.path.join(output_dir, INDEX_FILE))
+            known = set()
+            for name in existing["shards"]:
+                metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
+                # an image skipped as unreadable stays skipped until its file changes
+                known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
+            self.items = [item for item in _data.iterate(self.items) if _data.content_sha256(item) not in known]
+            self.shards, self.num_images = list(existing["shards"]), existing["num_images"]
+            self.first_shard = len(existing["shards"])
+
+    def shards_to_write(self, progress: bool) -> Iterator[tuple[int, int, list, list[str], str]]:
+        """`(shard index, index of its first image, its items, their sources, its path)` for each shard this process
+        writes: its own shards (shard `s` is process `s % num_processes`'s) that are not finished yet."""
+        total = _data.num_items(self.items)
+        with _encoding.progress_bar(total, "encode", progress and self.rank == 0) as bar:
+            shard_size = self.settings["shard_size"]
+            for shard_index, chunk in enumerate(_data.chunks(self.items, shard_size), start=self.first_shard):
+                path = os.path.join(self.output_dir, shard_name(shard_index))
+                first = self.num_images
+                sources = [_data.source_name(item, first + i) for i, item in enumerate(chunk)]
+                self.shards.append(shard_name(shard_index))
+                self.num_images += len(chunk)
+                if shard_index % self.world_size == self.rank:
+                    existing = _read_metadata(path) if os.path.exists(path) else None
+                    if existing is not None:
+                        _check_same_settings(existing, self.settings, path)
+                    if existing is None or _recorded_sources(existing) != sources:
+                        yield shard_index, first, chunk, sources, path
+                bar.update(len(chunk))
+
+    def finish(self) -> dict:
+        """Writes `cache.json` (process 0, once every process is done) and returns it. Temporaries of killed shard
+        writers (a retried Ray task) are removed first."""
+        _distributed.barrier()
+        skipped = [
+            entry
+            for name in self.shards
+            for entry in _cache_layout.read_shard_metadata(os.path.join(self.output_dir, name)).get("skipped", [])
+        ]
+        index = {**self.settings, "num_images": self.num_images, "shards": self.shards, "skipped": skipped}
+        if self.rank == 0:
+            _sweep_temporaries(self.output_dir)
+            atomic.write_text(os.path.join(self.output_dir, INDEX_FILE), json.dumps(index, indent=2) + "\n")
+        _distributed.barrier()
+        return index
+
+
+def _sweep_temporaries(output_dir: str) -> None:
+    """Removes the temporaries of shards whose writer was killed (see `diffusers_scaled.atomic`)."""
+    for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
+        os.remove(stale)
 
 
 def _recorded_sources(metadata: dict) -> list:
     """The sources a shard accounts for, in index order: its images and the images it skipped."""
     entries = metadata.get("images", []) + metadata.get("skipped", [])
     return [entry["source"] for entry in sorted(entries, key=lambda entry: entry["index"])]
-
-
-def _skipped_in(path: str) -> list[dict]:
-    with safe_open(path, framework="pt") as f:
-        return json.loads((f.metadata() or {}).get("skipped", "[]"))
 
 
 def _describe_setting(key: str, value) -> str:
@@ -209,82 +349,28 @@ def _check_same_settings(existing: dict, settings: dict, path: str) -> None:
         )
 
 
-def _write_shard(codec, loader, chunk, first: int, sources: list[str], settings: dict, path: str) -> None:
-    tensors, entries, skipped = {}, [], []
-    batch_size = settings["batch_size"]
-    starts = range(0, len(chunk), batch_size)
-    batches = loader.map(chunk[start : start + batch_size] for start in starts)
-    for start, (_, batch) in zip(starts, batches):
-        for position, source, reason in batch.skipped:
-            skipped.append({"index": first + start + position, "source": source, "reason": reason})
-        if not batch.images:
-            continue
-        generator = _encoding.batch_generator(settings["seed"], first + start)
-        images = batch.images
-        latents = _encoding.encode_images(codec, images, settings["resolution"], settings["sample_mode"], generator)
-        for position, size, latent in zip(batch.positions, batch.sizes, latents):
-            index = first + start + position
-            key = f"{index:08d}"
-            tensors[key] = latent[0].detach().cpu().contiguous()
-            entries.append(
-                {
-                    "index": index,
-                    "key": key,
-                    "source": sources[start + position],
-                    "original_size": list(size),
-                    "latent_shape": list(tensors[key].shape),
-                }
-            )
-    metadata = {key: json.dumps(value, sort_keys=True) for key, value in settings.items()}
-    metadata["images"] = json.dumps(entries, sort_keys=True)
-    if skipped:
-        metadata["skipped"] = json.dumps(skipped, sort_keys=True)
-    with atomic.replace_file(path) as tmp, open(tmp, "wb") as f:
-        f.write(_safetensors_bytes(tensors, metadata))
-
-
-def _safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
-    """`safetensors.torch.save(tensors, metadata=metadata)` with the header's metadata in key order.
-
-    safetensors orders the tensors itself (by dtype, then name) but keeps the metadata in a Rust hash map, whose order
-    changes from one call to the next: the same shard would get other bytes on each run. Only the header's
-    `__metadata__` object is rewritten, in safetensors' own header form (compact JSON padded with spaces to a multiple
-    of 8 bytes, its length first as 8 little-endian bytes); the tensor data is unchanged.
-    """
-    data = save(tensors, metadata=metadata)
-    length = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + length])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text + data[8 + length :]
-
-
-def load_cache(cache_dir: str | os.PathLike) -> Iterator[tuple[dict, torch.Tensor]]:
+def load_cache(cache, all_tensors: bool = False) -> Iterator[tuple[dict, torch.Tensor | dict]]:
     r"""
-    Iterates over a finished latent cache in image order: `(entry, latents)` per image, where `entry` holds the
-    image's `index`, `source`, `original_size` and `latent_shape` and `latents` is a `(C, h, w)` tensor.
+    Iterates over a finished latent cache in image order.
+
+    Args:
+        cache (`str` or `datasets.Dataset`): a cache folder, or a cache exported with `cache_to_dataset`.
+        all_tensors (`bool`, *optional*, defaults to `False`): yield every tensor of the image (a dict role ->
+            tensor: `latents`, and as stored `logvar`, `flipped`, `flipped_logvar`, `alpha_mask`) instead of the
+            latents alone.
+
+    Returns:
+        An iterator of `(entry, latents)`: `entry` is the image's metadata (`index`, `source`, `sha256`,
+        `original_size`, `crop_top_left`, `target_size`, `latent_shape`...; see `tools/_cache_layout.py`) and
+        `latents` a `(C, h, w)` tensor (as stored: for a `distribution` cache the posterior mean).
 
     Raises:
         `FileNotFoundError`: if the cache is unfinished (no `cache.json`) or a shard is missing.
         `ValueError`: if a shard is damaged (truncated, overwritten, not a shard of this cache), naming it.
     """
-    index = read_json(
-        os.path.join(cache_dir, INDEX_FILE),
-        f"`{cache_dir}` has no `{INDEX_FILE}`: the cache is unfinished. Run the same `encode` again to complete it.",
-    )
-    for name in index["shards"]:
-        path = os.path.join(cache_dir, name)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"The cache lists `{name}`, which is missing from `{cache_dir}`.")
-        try:
-            shard = safe_open(path, framework="pt")
-            entries = json.loads((shard.metadata() or {})["images"])
-        except Exception as error:  # safetensors' own errors name neither the file nor a way out
-            raise ValueError(
-                f"The shard `{path}` is damaged ({type(error).__name__}: {error}). Run the same `encode` again: it "
-                "keeps the shards that read back complete and writes this one anew."
-            ) from error
-        with shard:
-            for entry in entries:
-                yield entry, shard.get_tensor(entry["key"])
+    if not isinstance(cache, (str, os.PathLike)):
+        from .hf_datasets import iterate_exported
+
+        yield from iterate_exported(cache, all_tensors)
+        return
+    yield from _cache_layout.iterate_folder(os.fspath(cache), all_tensors)
