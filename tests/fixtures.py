@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from functools import lru_cache
@@ -874,6 +875,13 @@ def make_mask(size: tuple[int, int] = (32, 32)) -> PIL.Image.Image:
     array = np.zeros((height, width), dtype=np.uint8)
     array[:, width // 2 :] = 255
     return PIL.Image.fromarray(array)  # uint8, two axes: mode "L"
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a subprocess that a test interrupts: SIGINT back to its default in the child. A CI runner
+    started in the background ignores SIGINT, and Python keeps an ignored SIGINT ignored, so without this the test
+    would not see the command's own handling of Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def generator(seed: int = 0) -> torch.Generator:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from fixtures import write_image_folder
+from fixtures import default_sigint, write_image_folder
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,14 +155,12 @@ def test_interrupted_encode_says_how_to_resume_and_the_resumed_run_counts_shards
         "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "HF_HUB_OFFLINE": "1",
     }
-    # SIGINT back to its default in the child: a CI runner started in the background ignores it, and Python keeps an
-    # ignored SIGINT ignored, so the test would not see the command's own handling.
     process = subprocess.Popen(
         [sys.executable, "-m", "diffusers_scaled.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
         env=environment,
         cwd=tmp_path,
     )

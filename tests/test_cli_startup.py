@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from fixtures import default_sigint
 
 import diffusers_scaled
 from diffusers_scaled.cli import COMMANDS
@@ -70,14 +71,12 @@ def loaded_torch(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps to see torch being loaded")
 def test_ctrl_c_while_starting_prints_interrupted():
     # SIGINT as soon as the process maps torch's library, i.e. in the middle of the command's heavy imports.
-    # SIGINT back to its default in the child: a CI runner started in the background ignores it, and Python keeps an
-    # ignored SIGINT ignored, so the test would not see the command's own handling.
     process = subprocess.Popen(
         [sys.executable, "-m", "diffusers_scaled.cli", "roundtrip"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
         env=ENV,
     )
     deadline = time.monotonic() + 60
