@@ -20,12 +20,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(*arguments):
+def _launch(tmp_path, *arguments):
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--main_process_port", str(_free_port()), "-m", "diffusers_scaled.cli", *arguments]
     env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env["OMP_NUM_THREADS"] = "1"
+    # torch's elastic launcher keeps its run folder (`torchelastic_*`) in $TMPDIR and does not always remove it when
+    # the workers exit: give the launch a $TMPDIR of this test, which pytest removes.
+    launch_tmp = tmp_path / "launch_tmp"
+    launch_tmp.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(launch_tmp)
     result = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -49,7 +54,7 @@ def _check_two_processes_equal_one(tmp_path):
     tiny_vae_kl().save_pretrained(vae_dir)
     vae = AutoencoderKL.from_pretrained(vae_dir)
 
-    _launch("calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16",
+    _launch(tmp_path, "calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16",
             "--output", str(tmp_path / "two.json"))  # fmt: skip
     single = calibrate(vae, folder, batch_size=2, resolution=16, progress=False)
     two = json.loads((tmp_path / "two.json").read_text())
@@ -57,7 +62,7 @@ def _check_two_processes_equal_one(tmp_path):
     one["vae"]["name"] = two["vae"]["name"]
     assert two == one  # floats compared exactly: JSON keeps every bit of a float64
 
-    _launch("encode", folder, str(tmp_path / "cache_two"), "--model", vae_dir, "--shard-size", "2",
+    _launch(tmp_path, "encode", folder, str(tmp_path / "cache_two"), "--model", vae_dir, "--shard-size", "2",
             "--batch-size", "1", "--resolution", "16")  # fmt: skip
     encode_to_cache(vae, folder, tmp_path / "cache_one", shard_size=2, batch_size=1, resolution=16,
                     vae_name=vae_dir, progress=False)  # fmt: skip
