@@ -81,6 +81,7 @@ class LatentsCodecMixin:
         dtype: torch.dtype | None = None,
         packed: bool = False,
         num_frames: int | None = None,
+        **encode_options,
     ) -> torch.Tensor:
         r"""
         Encodes images into scaled latents, ready for the denoiser.
@@ -121,6 +122,10 @@ class LatentsCodecMixin:
                 `num_frames` of the generation. Other pipelines ignore it. Video pipelines take a video as `image`
                 (a list of frames, or a batch of such lists), or the condition image for image-to-video ones (see
                 docs/video.md).
+            encode_options:
+                Further inputs of the family's stock condition, as its `__call__` names them: `last_image` for Wan's
+                first-last-frame-to-video (`WanImageToVideoPipeline(..., last_image=)`, the condition is the image,
+                black frames and `last_image`, `num_frames` in all). Other families take none and raise a `TypeError`.
 
         Returns:
             `torch.Tensor`: the latents on the pipeline's execution device; unpacked, `(batch, latent_channels,
@@ -149,7 +154,9 @@ class LatentsCodecMixin:
                 f"`packed=True` needs a pipeline whose denoiser works on packed latents; {type(self).__name__}'s "
                 f"latents ({fmt.name}) are not packed."
             )
-        pixels, vae_dtype, upcast, dtype = self._encoder_input(image, height, width, dtype, generator, num_frames)
+        pixels, vae_dtype, upcast, dtype = self._encoder_input(
+            image, height, width, dtype, generator, num_frames, **encode_options
+        )
         if fmt.encodes_one_by_one and not isinstance(generator, list):
             generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
         compiled = self._compiled(self.vae)
@@ -157,13 +164,15 @@ class LatentsCodecMixin:
         latents = fmt.scale(self, latents, self.latent_scaling)
         return fmt.pack(self, latents) if packed else latents
 
-    def _encoder_input(self, image, height=None, width=None, dtype=None, generator=None, num_frames=None):
+    def _encoder_input(
+        self, image, height=None, width=None, dtype=None, generator=None, num_frames=None, **encode_options
+    ):
         """The checked, preprocessed pixels of `image` as the VAE takes them, the VAE's dtype, whether it is upcast to
         float32 and the working dtype: every step of `encode_latents` before `vae.encode`."""
         fmt = self.latent_format
         image = fmt.check_input(self, image, height, width)
         device, vae_dtype = _vae.placement(self.vae)
-        pixels = fmt.preprocess(self, image, height, width, device, num_frames)
+        pixels = fmt.preprocess(self, image, height, width, device, num_frames, **encode_options)
         fmt.check_pixels(self, pixels)
         checks.check_generator(generator, pixels.shape[0])
 

@@ -1194,6 +1194,32 @@ def wan_components(image_to_video: bool = False) -> dict:
     return components
 
 
+def wan_vace_components() -> dict:
+    """`WanVACEPipeline` components (Wan 2.1's VAE, a VACE transformer with one control layer); pass `prompt_embeds`
+    (width 32). The control input is 96 channels: the masked video's inactive and reactive latents (16 + 16) and the
+    mask folded from 8x8 pixels (64)."""
+    from diffusers import WanVACETransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        vace_layers=[0],
+        vace_in_channels=96,
+    )
+    return _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
+
+
 def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> dict:
     """Wan 2.2 components; pass `prompt_embeds` (width 32).
 

@@ -171,9 +171,22 @@ class LatentFormat:
         return checked_image(image, pipe.vae, self.processor(pipe), height, width)
 
     def preprocess(
-        self, pipe, image, height: int | None, width: int | None, device: torch.device, num_frames: int | None = None
+        self,
+        pipe,
+        image,
+        height: int | None,
+        width: int | None,
+        device: torch.device,
+        num_frames: int | None = None,
+        **options,
     ) -> torch.Tensor:
-        """Checked input -> pixels for `vae_input`; `num_frames`: for video formats (image formats ignore it)."""
+        """Checked input -> pixels for `vae_input`; `num_frames`: for video formats (image formats ignore it).
+        `options`: `encode_latents`' further inputs, for formats whose stock condition takes some (Wan's
+        `last_image`); here there are none."""
+        if options:
+            raise TypeError(
+                f"`encode_latents` got unexpected keyword arguments for {self.name} latents: {sorted(options)}."
+            )
         return _image_io.preprocess(self.processor(pipe), image, height, width, device)
 
     def check_pixels(self, pipe, pixels: torch.Tensor) -> None:

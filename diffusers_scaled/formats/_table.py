@@ -111,12 +111,12 @@ _VIDEO = (
     CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
     HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
-    LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline LTXConditionPipeline
+    LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
     MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
-    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline StableVideoDiffusionPipeline
+    SanaWMLTX2Refiner SanaWMPipeline  StableVideoDiffusionPipeline
     TextToVideoSDPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline WanVACEPipeline""",
+    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline """,
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",

@@ -8,6 +8,7 @@ family (see /docs/latent-spaces.md, "Video"):
 | format          | statistics (read from)                              | `decode` (stock order)           | denoiser layout                  |
 | --------------- | --------------------------------------------------- | -------------------------------- | -------------------------------- |
 | `WAN`           | `vae.config.latents_mean/std`                       | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
+| `WAN_VACE`      | `vae.config.latents_mean/std`                       | `x / (1 / std) + mean`           | `(B, C, refs + F, H, W)`         |
 | `LTX`           | `vae.latents_mean/std` buffers, `config.scaling_factor` | `x * std / f + mean` (+ decode noise) | packed `(B, F*H*W/p^2/pt, C*pt*p^2)` |
 | `HUNYUAN_VIDEO` | `vae.config.scaling_factor`                          | `x / f`                           | `(B, C, F, H, W)`                |
 | `HUNYUAN_VIDEO_15` | `vae.config.scaling_factor`                       | `x / f`                           | `(B, C, F, H, W)`                |
@@ -40,6 +41,7 @@ from ._statistics import ConfigScaling, ReciprocalStdScaling
 __all__ = [
     "WAN",
     "WAN_I2V",
+    "WAN_VACE",
     "WAN_IMAGE",
     "LTX",
     "HUNYUAN_VIDEO",
@@ -168,9 +170,31 @@ class FramesFirst(VideoLayout):
         return frames - expected
 
 
+class ReferenceFramesFirst(VideoLayout):
+    """Wan VACE's latents: the latents of its reference images (one latent frame each) before the video's, as
+    `output_type="latent"` returns them; the stock `__call__` drops them before decoding. Given the call's `num_frames`,
+    `unpack` drops them too (every latent frame beyond the `(num_frames - 1) // temporal + 1` of the video)."""
+
+    name = "reference-frames-first"
+    description = "`(batch, channels, references + frames, h, w)`, the reference images' latent frames first"
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if num_frames is None or not isinstance(latents, torch.Tensor) or latents.ndim != 5:
+            return latents
+        checks.check_positive_int("num_frames", num_frames)
+        expected = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
+        if latents.shape[2] < expected:
+            raise ValueError(
+                f"`latents` for num_frames={num_frames} have at least {expected} latent frames (more with reference "
+                f"images); got shape {tuple(latents.shape)}. Pass the `num_frames` of the call that produced them."
+            )
+        return latents[:, :, latents.shape[2] - expected :]
+
+
 VIDEO = VideoLayout()
 LTX_PACKED = LTXPacking()
 FRAMES_FIRST = FramesFirst()
+REFERENCE_FRAMES_FIRST = ReferenceFramesFirst()
 
 
 # statistics -------------------------------------------------------------------------------------------------------
@@ -299,13 +323,18 @@ class VideoFormat(LatentFormat):
                 f"got shape {tuple(pixels.shape)}."
             )
 
-    def preprocess(self, pipe, video, height, width, device, num_frames=None) -> torch.Tensor:
+    def preprocess(self, pipe, video, height, width, device, num_frames=None, last_image=None) -> torch.Tensor:
         processor = self.processor(pipe)
+        if last_image is not None and (self.condition != "image_padded" or pipe.config.get("expand_timesteps")):
+            raise ValueError(
+                f"`last_image` is a condition of Wan 2.1/2.2 A14B first-last-frame-to-video; {type(pipe).__name__}'s "
+                "condition does not take one."
+            )
         if self.condition == "video":
             return processor.preprocess_video(video, height=height, width=width).to(device, torch.float32)
         image = processor.preprocess(video, height=height, width=width).to(device, torch.float32)
         image = image.unsqueeze(2)  # (batch, channels, 1, height, width)
-        if self.condition == "image" or getattr(pipe.config, "expand_timesteps", False):
+        if self.condition == "image" or pipe.config.get("expand_timesteps"):
             return image
         if num_frames is None:
             raise ValueError(
@@ -319,7 +348,21 @@ class VideoFormat(LatentFormat):
                 f"temporal compression); got {num_frames!r}."
             )
         batch, channels, _, rows, columns = image.shape
-        return torch.cat([image, image.new_zeros(batch, channels, num_frames - 1, rows, columns)], dim=2)
+        if last_image is not None and num_frames < 2:
+            raise ValueError(
+                f"`last_image` needs `num_frames` of at least 2 (a first and a last frame); got {num_frames}."
+            )
+        if last_image is None:
+            return torch.cat([image, image.new_zeros(batch, channels, num_frames - 1, rows, columns)], dim=2)
+        # first-last-frame-to-video: the image, black frames, `last_image` (as `WanImageToVideoPipeline`)
+        last_image = checked_image(last_image, pipe.vae, processor, height, width)
+        last = processor.preprocess(last_image, height=height, width=width).to(device, torch.float32).unsqueeze(2)
+        if last.shape[0] != batch or last.shape[3:] != image.shape[3:]:
+            raise ValueError(
+                f"`last_image` must give as many images of the same size as `image`: {batch} of {rows}x{columns}; got "
+                f"{last.shape[0]} of {last.shape[3]}x{last.shape[4]}."
+            )
+        return torch.cat([image, image.new_zeros(batch, channels, num_frames - 2, rows, columns), last], dim=2)
 
     def vae_input(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels
@@ -410,7 +453,7 @@ class HunyuanVideo15ImageFormat(VideoFormat):
     given `height` and `width` if both are given.
     """
 
-    def preprocess(self, pipe, image, height, width, device, num_frames=None) -> torch.Tensor:
+    def preprocess(self, pipe, image, height, width, device, num_frames=None, **options) -> torch.Tensor:
         if (height is None) != (width is None):
             raise ValueError(
                 f"`height` and `width` go together for {type(pipe).__name__} (the image is centre-cropped to both); "
@@ -425,7 +468,7 @@ class HunyuanVideo15ImageFormat(VideoFormat):
                     height=first.size[1], width=first.size[0], target_size=pipe.target_size
                 )
             image = [processor.resize(img, height=height, width=width, resize_mode="crop") for img in images]
-        return super().preprocess(pipe, image, height, width, device, num_frames)
+        return super().preprocess(pipe, image, height, width, device, num_frames, **options)
 
 
 WAN = VideoFormat(
@@ -434,6 +477,14 @@ WAN = VideoFormat(
     statistics=ReciprocalStdScaling,
     sample_mode="argmax",
     conditioned_by="WanVideoToVideoPipeline.prepare_latents",
+)
+WAN_VACE = VideoFormat(
+    name="Wan VACE",
+    formula="`(z - mean) * (1 / std)`; with reference images, their latent frames first",
+    statistics=ReciprocalStdScaling,
+    layout=REFERENCE_FRAMES_FIRST,
+    sample_mode="argmax",
+    conditioned_by="WanVACEPipeline.prepare_video_latents",
 )
 WAN_I2V = VideoFormat(
     name="Wan 2.1/2.2 image-to-video",
@@ -549,4 +600,7 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "CogVideoXVideoToVideoPipeline": (COGVIDEOX, "tests/formats/test_video_families.py"),
     "CogVideoXImageToVideoPipeline": (COGVIDEOX_I2V, "tests/formats/test_video_cogvideox.py"),
     "MochiPipeline": (MOCHI, "tests/formats/test_video_families.py"),
+    "WanVACEPipeline": (WAN_VACE, "tests/formats/test_video_wan.py"),
+    "SkyReelsV2DiffusionForcingVideoToVideoPipeline": (WAN, "tests/formats/test_video_skyreels.py"),
+    "LTXConditionPipeline": (LTX, "tests/formats/test_video_ltx.py"),
 }

@@ -130,3 +130,29 @@ def test_i2v_encode_equals_stock_condition(i2v):
     assert torch.equal(packed, seen[:, :TOKENS_PER_FRAME])
     assert unpacked.shape == (1, 8, 1, HEIGHT // 4, WIDTH // 4)
     assert torch.equal(i2v._pack_latents(unpacked), packed)
+
+
+def test_condition_pipeline_decode_and_encode_equal_stock(i2v):
+    # `LTXConditionPipeline`: `output_type="latent"` returns the latents unpacked, `(batch, channels, frames, h, w)`.
+    # Its image condition at frame 0 with strength 1 is `lerp(noise, condition, 1.0)`, the condition itself (torch's
+    # lerp returns `end` exactly at weight 1): a posterior sample drawn with the call's generator right after the
+    # starting noise, normalized as LTX's image-to-video condition. Without `image_cond_noise_scale` the transformer's
+    # first input starts with its tokens.
+    from diffusers import LTXConditionPipeline
+
+    pipe = scaled(LTXConditionPipeline)(**i2v.components)
+    pipe.set_progress_bar_config(disable=True)
+    stock = stock_twin(pipe, LTXConditionPipeline)
+    image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
+    inputs = {"image": image, "image_cond_noise_scale": 0.0}
+    output = {}
+    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", seed=11, **inputs)))
+    expected = generate(stock, "np", seed=11, **inputs)
+    assert output["latents"].shape == (1, 8, 2, HEIGHT // 4, WIDTH // 4)
+    g = generator(11)
+    torch.randn(output["latents"].shape, generator=g)  # the starting noise, drawn first
+    with torch.no_grad():
+        frames = pipe.decode_latents(output["latents"], output_type="np")
+        packed = pipe.encode_latents(image, generator=g, height=HEIGHT, width=WIDTH, packed=True)
+    assert_same_frames(frames, expected, "np")
+    assert torch.equal(packed, seen[:, :TOKENS_PER_FRAME])

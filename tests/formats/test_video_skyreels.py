@@ -50,7 +50,7 @@ def make(name):
 def generate(pipe, name, output_type, **inputs):
     inputs = {"height": HEIGHT, "width": WIDTH, "num_frames": FRAMES, "num_inference_steps": 2, **inputs}
     if "DiffusionForcing" in name:  # (their `prompt` has no default)
-        inputs.update(prompt=None, base_num_frames=FRAMES)
+        inputs = {"prompt": None, "base_num_frames": FRAMES, **inputs}
     embeds = video_prompt_embeds(32)["prompt_embeds"]
     return pipe(
         prompt_embeds=embeds, guidance_scale=1.0, generator=generator(0), output_type=output_type, **inputs
@@ -84,3 +84,26 @@ def test_i2v_encode_equals_stock_condition(name):
         # the image alone, written over latent frame 0
         assert latents.shape == (1, 16, 1, HEIGHT // 8, WIDTH // 8)
         assert torch.equal(latents, seen[:, :, :1])
+
+
+def test_diffusion_forcing_video_to_video_equals_stock():
+    # `SkyReelsV2DiffusionForcingVideoToVideoPipeline` continues a video: the transformer's first input starts with
+    # the latents of the video's last `overlap_history` frames, `(z - mean) * (1 / std)` of the posterior mode, and its
+    # `.frames` are the given video (preprocessed, not decoded) followed by the decoded latents: `decode_latents`
+    # equals the frames after the given video's.
+    name = "SkyReelsV2DiffusionForcingVideoToVideoPipeline"
+    pipe, stock = make(name)
+    video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
+    inputs = {"video": video, "num_frames": 9, "base_num_frames": 9, "overlap_history": FRAMES}
+    output = {}
+    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, name, "latent", **inputs)))
+    latents = output["latents"]
+    expected = generate(stock, name, "np", **inputs)
+    assert latents.shape == (1, 16, 3, HEIGHT // 8, WIDTH // 8)
+    with torch.no_grad():
+        frames = pipe.decode_latents(latents, output_type="np")
+        encoded = pipe.encode_latents(video, height=HEIGHT, width=WIDTH)
+    assert expected.shape[1] == FRAMES + frames.shape[1]
+    assert_same_frames(frames, expected[:, FRAMES:], "np")
+    assert encoded.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(encoded, seen[:, :, :2])

@@ -18,9 +18,17 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     WanImageToVideoPipeline,
     WanPipeline,
+    WanVACEPipeline,
     WanVideoToVideoPipeline,
 )
-from fixtures import generator, make_pil_images, video_prompt_embeds, wan22_components, wan_components
+from fixtures import (
+    generator,
+    make_pil_images,
+    video_prompt_embeds,
+    wan22_components,
+    wan_components,
+    wan_vace_components,
+)
 
 from diffusers_scaled import ScaledWanImageToVideoPipeline, ScaledWanPipeline, scaled
 
@@ -115,6 +123,14 @@ def test_i2v_encode_needs_num_frames(i2v):
         i2v.encode_latents(image, height=HEIGHT, width=WIDTH, num_frames=6)
 
 
+def test_last_image_only_where_the_condition_takes_one(i2v, t2v):
+    image = make_pil_images(1, (WIDTH, HEIGHT))[0]
+    with pytest.raises(ValueError, match="last_image"):
+        t2v.encode_latents([image] * FRAMES, height=HEIGHT, width=WIDTH, last_image=image)
+    with pytest.raises(TypeError, match="last_frame"):
+        i2v.encode_latents(image, height=HEIGHT, width=WIDTH, num_frames=FRAMES, last_frame=image)
+
+
 def test_video_encode_equals_stock_video_to_video_latents(t2v):
     stock = stock_twin(t2v, WanVideoToVideoPipeline)
     stock.scheduler = NoNoiseScheduler(shift=7.0)
@@ -169,3 +185,69 @@ def test_wan22_i2v_encode_equals_stock_condition(variant):
     else:
         assert latents.shape == (1, 16, 2, sizes["height"] // 8, sizes["width"] // 8)
         assert torch.equal(latents, seen[:, 16 + 4 :])
+
+
+def test_flf2v_encode_and_decode_equal_stock():
+    # First-last-frame-to-video (`last_image`): the condition is the image, black frames and the last image. On Wan
+    # 2.2 A14B's components (no image encoder: Wan 2.1's embeds the two images with a transformer built for two,
+    # `pos_embed_seq_len`).
+    pipe, stock, sizes = wan22("A14B", WanImageToVideoPipeline)
+    image, last_image = make_pil_images(2, (sizes["width"], sizes["height"]), seed=4)
+    inputs = {"image": image, "last_image": last_image, **sizes}
+    seen = first_transformer_input(stock, lambda: generate(stock, "latent", **inputs))
+    with torch.no_grad():
+        latents = pipe.encode_latents(image, num_frames=FRAMES, last_image=last_image, **sizes)
+        first_only = pipe.encode_latents(image, num_frames=FRAMES, **sizes)
+    assert torch.equal(latents, seen[:, 16 + 4 :])
+    assert not torch.equal(latents[:, :, -1], first_only[:, :, -1])  # the last image shows in the last latent frame
+    expected = generate(stock, "np", **inputs).frames
+    with torch.no_grad():
+        frames = pipe.decode_latents(generate(stock, "latent", **inputs).frames, output_type="np")
+    assert_same_frames(frames, expected, "np")
+
+
+# Wan VACE -------------------------------------------------------------------------------------------------------------
+# Wan's VAE and arithmetic; the control input holds the masked video's latents (inactive, reactive) and the folded
+# mask; reference images add latent frames in front of the video's, which `output_type="latent"` keeps and the stock
+# `__call__` drops before decoding.
+
+
+@pytest.fixture(scope="module")
+def vace():
+    pipe = scaled(WanVACEPipeline)(**wan_vace_components())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, stock_twin(pipe, WanVACEPipeline)
+
+
+def test_vace_decode_and_encode_equal_stock(vace):
+    pipe, stock = vace
+    video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
+    inputs = {"video": video, "reference_images": make_pil_images(1, (WIDTH, HEIGHT), seed=7), "num_frames": FRAMES}
+    seen = []
+    hook = stock.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["control_hidden_states"].clone()), with_kwargs=True
+    )
+    try:
+        latents = generate(stock, "latent", **inputs).frames
+    finally:
+        hook.remove()
+    expected = generate(stock, "np", **inputs).frames
+    assert latents.shape == (1, 16, 1 + 2, HEIGHT // 8, WIDTH // 8)  # the reference image's latent frame first
+    with torch.no_grad():
+        frames = pipe.decode_latents(latents, output_type="np", num_frames=FRAMES)
+        encoded = pipe.encode_latents(video, height=HEIGHT, width=WIDTH)
+    assert_same_frames(frames, expected, "np")
+    # control input: inactive latents (the video where the mask is 0: none, no mask given), reactive latents (the
+    # whole video), each after the reference image's latent frame; then the folded mask
+    assert encoded.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(encoded, seen[0][:, 16:32, 1:])
+
+
+def test_vace_decode_without_references_needs_no_num_frames(vace):
+    pipe, stock = vace
+    latents = generate(stock, "latent", num_frames=FRAMES).frames
+    expected = generate(stock, "np", num_frames=FRAMES).frames
+    with torch.no_grad():
+        assert_same_frames(pipe.decode_latents(latents, output_type="np"), expected, "np")
+    with pytest.raises(ValueError, match="num_frames"):
+        pipe.decode_latents(latents, num_frames=9)
