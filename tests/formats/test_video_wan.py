@@ -9,6 +9,9 @@ for i2v the condition channels of the first step's input; for video-to-video, wi
 the identity, the clean video latents.
 """
 
+import inspect
+
+import diffusers
 import numpy as np
 import pytest
 import torch
@@ -214,6 +217,11 @@ def test_flf2v_encode_and_decode_equal_stock():
 
 @pytest.fixture(scope="module")
 def vace():
+    if "if not isinstance(prompt, str):" in inspect.getsource(WanVACEPipeline.__call__):
+        pytest.skip(
+            f"diffusers {diffusers.__version__}'s WanVACEPipeline takes only a str prompt (no `prompt_embeds` without "
+            "one): it needs its UMT5 text encoder, whose tokenizer cannot be built offline"
+        )
     pipe = scaled(WanVACEPipeline)(**wan_vace_components())
     pipe.set_progress_bar_config(disable=True)
     return pipe, stock_twin(pipe, WanVACEPipeline)
