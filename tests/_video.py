@@ -19,10 +19,14 @@ def stock_twin(pipe, stock_class):
 
 
 def first_transformer_input(pipe, call) -> torch.Tensor:
-    """`hidden_states` of `pipe.transformer`'s first call during `call()` (a forward pre-hook, torch's own hook)."""
+    """`hidden_states` (by keyword or first positional argument) of `pipe.transformer`'s first call during `call()` (a
+    forward pre-hook, torch's own hook)."""
     seen = []
     hook = pipe.transformer.register_forward_pre_hook(
-        lambda module, args, kwargs: seen.append(kwargs["hidden_states"].clone()), with_kwargs=True
+        lambda module, args, kwargs: seen.append(
+            (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]).clone()
+        ),
+        with_kwargs=True,
     )
     try:
         call()

@@ -1220,6 +1220,61 @@ def wan_vace_components() -> dict:
     return _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=7.0))
 
 
+def sana_video_components() -> dict:
+    """`SanaVideoPipeline` / `SanaImageToVideoPipeline` components (Wan 2.1's VAE, 16x spatial latents per 2x2
+    transformer patch, so `height`/`width` multiples of 32); pass `prompt_embeds` (width 16) and
+    `prompt_attention_mask`, and `use_resolution_binning=False` (its bins are 480p and 720p)."""
+    from diffusers import DPMSolverMultistepScheduler, SanaVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = SanaVideoTransformer3DModel(
+        in_channels=16,
+        out_channels=16,
+        num_attention_heads=2,
+        attention_head_dim=12,
+        num_layers=1,
+        num_cross_attention_heads=2,
+        cross_attention_head_dim=12,
+        cross_attention_dim=24,
+        caption_channels=16,
+        sample_size=8,
+        patch_size=(1, 2, 2),
+        rope_max_seq_len=32,
+    )
+    scheduler = DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return _without_text_encoder(transformer, tiny_vae_wan(), scheduler)
+
+
+def easyanimate_components(inpaint: bool = False) -> dict:
+    """`EasyAnimatePipeline` components or, with `inpaint`, `EasyAnimateInpaintPipeline`'s (latents, the encoded mask
+    and the masked video's latents concatenated on the channel axis, 4 + 4 + 4 channels in; no noise added to the
+    masked video); pass `prompt_embeds` (width 16) and `prompt_attention_mask`. A `AutoencoderKLMagvit` with 8x spatial
+    and 4x temporal compression, `scaling_factor=0.7`."""
+    from diffusers import AutoencoderKLMagvit, EasyAnimateTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = EasyAnimateTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=12 if inpaint else 4,
+        out_channels=4,
+        patch_size=2,
+        sample_width=8,
+        sample_height=8,
+        num_layers=1,
+        mmdit_layers=1,
+        time_embed_dim=8,
+        text_embed_dim=16,
+        add_noise_in_inpaint_model=False,
+        resize_inpaint_mask_directly=False,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLMagvit(
+        latent_channels=4, block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4, scaling_factor=0.7
+    )
+    return _without_text_encoder(transformer, vae)
+
+
 def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> dict:
     """Wan 2.2 components; pass `prompt_embeds` (width 32).
 

@@ -105,18 +105,36 @@ _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
     """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
     AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
-    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
+    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
-    CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
-    HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
+    CosmosVideoToWorldPipeline
+    HeliosPipeline HeliosPyramidPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
-    LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
-    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
+    LTXI2VLongMultiPromptPipeline LattePipeline LucyEditPipeline
+    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline
     SanaWMLTX2Refiner SanaWMPipeline  StableVideoDiffusionPipeline
     TextToVideoSDPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline """,
+    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline """,
+)
+_DECODED_IN_PIECES = (
+    "a video pipeline that decodes its video in pieces and joins them (Wan Animate: segment by segment, each without "
+    "its first latent frame; HunyuanVideo Framepack: section by section, cross-faded with `_soft_append`), while "
+    '`output_type="latent"` returns the last segment\'s latents or a list per section: no one decode of them gives its '
+    "video",
+    "WanAnimatePipeline HunyuanVideoFramepackPipeline",
+)
+_NORMALIZED_AFTER_DECODE_INPUT = (
+    'its `output_type="latent"` returns the upsampled latents normalized, `(x - mean) * f / std`, while its video is '
+    "decoded from `x` itself: decoding the normalized latents must undo that first, and `(x - mean) * f / std * std / "
+    "f + mean` is not `x` bitwise",
+    "LTXLatentUpsamplePipeline",
+)
+_BROKEN_STOCK_CALL = (
+    "its stock `__call__` cannot run in diffusers 0.42.1 (it passes `text_encoder_index=` to its own `encode_prompt`, "
+    "which does not take it): there is nothing to check a latent format against",
+    "EasyAnimateControlPipeline",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
@@ -173,6 +191,9 @@ REFUSED: dict[str, str] = {
     name: reason
     for reason, names in (
         _VIDEO,
+        _DECODED_IN_PIECES,
+        _NORMALIZED_AFTER_DECODE_INPUT,
+        _BROKEN_STOCK_CALL,
         _AUDIO,
         _NOT_IMAGES,
         _UNTESTABLE_OFFLINE,

@@ -13,6 +13,7 @@ family (see /docs/latent-spaces.md, "Video"):
 | `HUNYUAN_VIDEO` | `vae.config.scaling_factor`                          | `x / f`                           | `(B, C, F, H, W)`                |
 | `HUNYUAN_VIDEO_15` | `vae.config.scaling_factor`                       | `x / f`                           | `(B, C, F, H, W)`                |
 | `COGVIDEOX`     | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, F, C, H, W)`, 1.5 padded    |
+| `SANA_VIDEO`    | the Wan VAE's `config.latents_mean/std`              | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
 | `MOCHI`         | `vae.config.latents_mean/std`, `scaling_factor`      | `x * std / f + mean`              | `(B, C, F, H, W)`                |
 
 What `encode_latents` takes depends on the pipeline: a video for the text-/video-to-video ones (`preprocess_video`, as
@@ -50,6 +51,9 @@ __all__ = [
     "HUNYUAN_VIDEO_15",
     "COGVIDEOX",
     "COGVIDEOX_I2V",
+    "COGVIDEOX_CONTROL",
+    "SANA_VIDEO",
+    "EASYANIMATE",
     "MOCHI",
     "ONE_FRAME",
     "VideoFormat",
@@ -270,6 +274,27 @@ class ReciprocalFactorScaling:
     def unscale(self, latents: torch.Tensor) -> torch.Tensor:
         """Denoiser latents -> raw VAE latents."""
         return 1 / self.scaling_factor * latents
+
+
+class SanaVideoScaling(ReciprocalStdScaling):
+    r"""
+    Sana-Video's statistics: its pipelines read them from the VAE they are given, `vae.config.latents_mean/std` for
+    `AutoencoderKLWan` (the released checkpoints' VAE), in Wan's order (`x / (1 / std) + mean`, `(z - mean) * (1 /
+    std)`). Only that VAE is checked against the stock pipelines: another one raises a `TypeError`.
+    """
+
+    description = "`latents_mean`/`latents_std` in the Wan VAE's config"
+
+    @classmethod
+    def from_vae(cls, vae) -> "SanaVideoScaling":
+        from diffusers import AutoencoderKLWan
+
+        if not isinstance(vae, AutoencoderKLWan):
+            raise TypeError(
+                f"Sana-Video latents are checked with its Wan VAE (`AutoencoderKLWan`) only; this pipeline has a "
+                f"{type(vae).__name__}."
+            )
+        return super().from_vae(vae)
 
 
 # formats ----------------------------------------------------------------------------------------------------------
@@ -510,6 +535,24 @@ LTX = LTXFormat(
     condition="image",
     conditioned_by="LTXImageToVideoPipeline.prepare_latents",
 )
+SANA_VIDEO = VideoFormat(
+    name="Sana-Video",
+    formula="`(z - mean) * (1 / std)` (Wan VAE); with resolution binning, decoded frames resized back",
+    statistics=SanaVideoScaling,
+    sample_mode="argmax",
+    condition="image",
+    resolution_binning=True,
+    conditioned_by="SanaImageToVideoPipeline.prepare_latents",
+)
+EASYANIMATE = VideoFormat(
+    name="EasyAnimate",
+    formula="`f * z` of the posterior mode, each video on its own",
+    statistics=ReciprocalFactorScaling,
+    sample_mode="argmax",
+    condition="video",
+    encodes_one_by_one=True,
+    conditioned_by="EasyAnimateInpaintPipeline.prepare_mask_latents",
+)
 HUNYUAN_VIDEO = VideoFormat(
     name="HunyuanVideo",
     formula="`f * z`",
@@ -551,6 +594,16 @@ COGVIDEOX = VideoFormat(
     layout=FRAMES_FIRST,
     condition="video",
     conditioned_by="CogVideoXVideoToVideoPipeline.prepare_latents",
+)
+COGVIDEOX_CONTROL = VideoFormat(
+    name="CogVideoX Fun control",
+    formula="`f * z` of the control video's posterior mode, each video on its own, frames before channels",
+    statistics=ReciprocalFactorScaling,
+    layout=FRAMES_FIRST,
+    sample_mode="argmax",
+    condition="video",
+    encodes_one_by_one=True,
+    conditioned_by="CogVideoXFunControlPipeline.prepare_control_latents",
 )
 COGVIDEOX_I2V = VideoFormat(
     name="CogVideoX image-to-video",
@@ -603,4 +656,9 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "WanVACEPipeline": (WAN_VACE, "tests/formats/test_video_wan.py"),
     "SkyReelsV2DiffusionForcingVideoToVideoPipeline": (WAN, "tests/formats/test_video_skyreels.py"),
     "LTXConditionPipeline": (LTX, "tests/formats/test_video_ltx.py"),
+    "CogVideoXFunControlPipeline": (COGVIDEOX_CONTROL, "tests/formats/test_video_cogvideox.py"),
+    "SanaVideoPipeline": (SANA_VIDEO, "tests/formats/test_video_sana.py"),
+    "EasyAnimatePipeline": (EASYANIMATE, "tests/formats/test_video_easyanimate.py"),
+    "EasyAnimateInpaintPipeline": (EASYANIMATE, "tests/formats/test_video_easyanimate.py"),
+    "SanaImageToVideoPipeline": (SANA_VIDEO, "tests/formats/test_video_sana.py"),
 }

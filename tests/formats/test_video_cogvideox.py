@@ -35,8 +35,9 @@ def make(pipeline_class, version):
 
 def generate(pipe, output_type, seed=0, **inputs):
     embeds = video_prompt_embeds(32, length=16)["prompt_embeds"]
-    frames = FRAMES["1.5" if pipe.transformer.config.patch_size_t else "1.0"]
-    inputs = {"height": HEIGHT, "width": WIDTH, "num_frames": frames, "num_inference_steps": 2, **inputs}
+    inputs = {"height": HEIGHT, "width": WIDTH, "num_inference_steps": 2, **inputs}
+    if "control_video" not in inputs:  # the control pipeline takes its frame count from the control video
+        inputs.setdefault("num_frames", FRAMES["1.5" if pipe.transformer.config.patch_size_t else "1.0"])
     return pipe(prompt_embeds=embeds, guidance_scale=1.0, generator=generator(seed), output_type=output_type, **inputs)
 
 
@@ -85,3 +86,28 @@ def test_i2v_encode_equals_stock_condition(version):
     assert packed.shape == (1, 1, 4, HEIGHT // 8, WIDTH // 8)
     assert torch.equal(packed, condition)
     assert torch.equal(unpacked, packed.permute(0, 2, 1, 3, 4))
+
+
+def test_fun_control_equals_stock():
+    # `CogVideoXFunControlPipeline`: its `__call__` decodes with its own `self.decode_latents(latents)` (the scaled
+    # class leaves that call to the stock method: generation stays bitwise), and its control video is encoded video by
+    # video, `f * z` of the posterior mode, frames before channels, concatenated on the transformer input's channels.
+    from diffusers import CogVideoXFunControlPipeline
+
+    components = cogvideox_components(image_to_video=True)  # 4 + 4 channels in
+    names = set().union(*CogVideoXFunControlPipeline._get_signature_keys(CogVideoXFunControlPipeline))
+    pipe = scaled(CogVideoXFunControlPipeline)(**{k: v for k, v in components.items() if k in names})
+    pipe.set_progress_bar_config(disable=True)
+    stock = stock_twin(pipe, CogVideoXFunControlPipeline)
+    control = make_pil_images(FRAMES["1.0"], (WIDTH, HEIGHT), seed=6)
+    inputs = {"control_video": [control]}
+    output = {}
+    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs).frames))
+    expected = generate(stock, "np", **inputs).frames
+    assert output["latents"].shape == (1, 2, 4, HEIGHT // 8, WIDTH // 8)
+    with torch.no_grad():
+        frames = pipe.decode_latents(output["latents"], output_type="np")
+        packed = pipe.encode_latents(control, height=HEIGHT, width=WIDTH, packed=True)
+    assert_same_frames(frames, expected, "np")
+    assert_same_frames(generate(pipe, "np", **inputs).frames, expected, "np")
+    assert torch.equal(packed, seen[:, :, 4:])
