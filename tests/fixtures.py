@@ -1275,6 +1275,32 @@ def easyanimate_components(inpaint: bool = False) -> dict:
     return _without_text_encoder(transformer, vae)
 
 
+def kandinsky5_video_components() -> dict:
+    """`Kandinsky5T2VPipeline` / `Kandinsky5I2VPipeline` components (HunyuanVideo's tiny VAE, `scaling_factor` 0.477;
+    a transformer with visual conditioning: latents, condition and mask concatenated channels last); pass
+    `prompt_embeds_qwen` (width 16), `prompt_embeds_clip` (width 8) and `prompt_cu_seqlens`."""
+    from diffusers import Kandinsky5Transformer3DModel
+
+    torch.manual_seed(0)
+    transformer = Kandinsky5Transformer3DModel(
+        in_visual_dim=4,
+        in_text_dim=16,
+        in_text_dim2=8,
+        time_dim=16,
+        out_visual_dim=4,
+        patch_size=(1, 2, 2),
+        model_dim=16,
+        ff_dim=32,
+        num_text_blocks=1,
+        num_visual_blocks=1,
+        axes_dims=(4, 2, 2),
+        visual_cond=True,
+    )
+    vae = hunyuan_video_components()["vae"]
+    components = _without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=5.0))
+    return {**components, "text_encoder_2": None, "tokenizer_2": None}
+
+
 def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> dict:
     """Wan 2.2 components; pass `prompt_embeds` (width 32).
 

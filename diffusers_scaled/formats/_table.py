@@ -109,7 +109,7 @@ _VIDEO = (
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline
-    HeliosPipeline HeliosPyramidPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
+    HeliosPipeline HeliosPyramidPipeline I2VGenXLPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
     LTXI2VLongMultiPromptPipeline LattePipeline LucyEditPipeline

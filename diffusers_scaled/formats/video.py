@@ -14,6 +14,8 @@ family (see /docs/latent-spaces.md, "Video"):
 | `HUNYUAN_VIDEO_15` | `vae.config.scaling_factor`                       | `x / f`                           | `(B, C, F, H, W)`                |
 | `COGVIDEOX`     | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, F, C, H, W)`, 1.5 padded    |
 | `SANA_VIDEO`    | the Wan VAE's `config.latents_mean/std`              | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
+| `EASYANIMATE`   | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, C, F, H, W)`                |
+| `KANDINSKY5`    | `vae.config.scaling_factor`                          | `x / f`                           | `(B, F, H, W, C)`                |
 | `MOCHI`         | `vae.config.latents_mean/std`, `scaling_factor`      | `x * std / f + mean`              | `(B, C, F, H, W)`                |
 
 What `encode_latents` takes depends on the pipeline: a video for the text-/video-to-video ones (`preprocess_video`, as
@@ -54,6 +56,7 @@ __all__ = [
     "COGVIDEOX_CONTROL",
     "SANA_VIDEO",
     "EASYANIMATE",
+    "KANDINSKY5",
     "MOCHI",
     "ONE_FRAME",
     "VideoFormat",
@@ -195,7 +198,32 @@ class ReferenceFramesFirst(VideoLayout):
         return latents[:, :, latents.shape[2] - expected :]
 
 
+class ChannelsLast(VideoLayout):
+    """Kandinsky 5's transformer layout, `(batch, frames, height, width, channels)`, the form `output_type="latent"`
+    returns, treated as its packed form: `unpack` permutes it to the VAE's `(batch, channels, frames, height, width)`
+    (contiguous, as the stock `__call__`'s reshape leaves it), `pack` back, as the stock `prepare_latents` does after
+    encoding."""
+
+    name = "channels-last"
+    packs = True
+    description = (
+        "packed (the transformer's): `(batch, frames, h, w, channels)`; unpacked `(batch, channels, frames, h, w)`"
+    )
+
+    def is_packed(self, latents: torch.Tensor) -> bool:
+        return isinstance(latents, torch.Tensor) and latents.ndim == 5
+
+    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return latents.permute(0, 2, 3, 4, 1)
+
+    def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
+        if not self.is_packed(latents):
+            return latents
+        return latents.permute(0, 4, 1, 2, 3).contiguous()
+
+
 VIDEO = VideoLayout()
+CHANNELS_LAST = ChannelsLast()
 LTX_PACKED = LTXPacking()
 FRAMES_FIRST = FramesFirst()
 REFERENCE_FRAMES_FIRST = ReferenceFramesFirst()
@@ -553,6 +581,14 @@ EASYANIMATE = VideoFormat(
     encodes_one_by_one=True,
     conditioned_by="EasyAnimateInpaintPipeline.prepare_mask_latents",
 )
+KANDINSKY5 = VideoFormat(
+    name="Kandinsky 5 video",
+    formula="`f * z` of the image as one frame (a posterior sample), channels last",
+    statistics=ConfigScaling,
+    layout=CHANNELS_LAST,
+    condition="image",
+    conditioned_by="Kandinsky5I2VPipeline.prepare_latents",
+)
 HUNYUAN_VIDEO = VideoFormat(
     name="HunyuanVideo",
     formula="`f * z`",
@@ -660,5 +696,7 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaVideoPipeline": (SANA_VIDEO, "tests/formats/test_video_sana.py"),
     "EasyAnimatePipeline": (EASYANIMATE, "tests/formats/test_video_easyanimate.py"),
     "EasyAnimateInpaintPipeline": (EASYANIMATE, "tests/formats/test_video_easyanimate.py"),
+    "Kandinsky5T2VPipeline": (KANDINSKY5, "tests/formats/test_video_kandinsky5.py"),
+    "Kandinsky5I2VPipeline": (KANDINSKY5, "tests/formats/test_video_kandinsky5.py"),
     "SanaImageToVideoPipeline": (SANA_VIDEO, "tests/formats/test_video_sana.py"),
 }
