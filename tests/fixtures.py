@@ -1194,6 +1194,32 @@ def wan_components(image_to_video: bool = False) -> dict:
     return components
 
 
+def lucy_edit_components() -> dict:
+    """`LucyEditPipeline` components: Wan 2.1's, with a transformer taking the noise and the edited video's latents
+    concatenated on the channel axis (16 + 16 channels in); pass `prompt_embeds` (width 32)."""
+    return {**wan_components(), "transformer": _tiny_wan_transformer(32, 16)}
+
+
+def anyflow_components() -> dict:
+    """`AnyFlowPipeline` components: Wan 2.1's VAE, a tiny `AnyFlowTransformer3DModel` (frames before channels) and
+    its flow-map scheduler; pass `prompt_embeds` (width 32)."""
+    from diffusers import AnyFlowTransformer3DModel, FlowMapEulerDiscreteScheduler
+
+    torch.manual_seed(0)
+    transformer = AnyFlowTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=1,
+        rope_max_seq_len=32,
+    )
+    return _without_text_encoder(transformer, tiny_vae_wan(), FlowMapEulerDiscreteScheduler())
+
+
 def wan_vace_components() -> dict:
     """`WanVACEPipeline` components (Wan 2.1's VAE, a VACE transformer with one control layer); pass `prompt_embeds`
     (width 32). The control input is 96 channels: the masked video's inactive and reactive latents (16 + 16) and the

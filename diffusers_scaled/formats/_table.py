@@ -105,14 +105,14 @@ _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
     """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
     AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
-    AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline
+    AnyFlowFARPipeline ChronoEditPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline
     HeliosPipeline HeliosPyramidPipeline I2VGenXLPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
-    LTXI2VLongMultiPromptPipeline LattePipeline LucyEditPipeline
+    LTXI2VLongMultiPromptPipeline LattePipeline
     MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline
     SanaWMLTX2Refiner SanaWMPipeline  StableVideoDiffusionPipeline
     TextToVideoSDPipeline

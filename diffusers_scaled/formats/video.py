@@ -45,6 +45,7 @@ __all__ = [
     "WAN",
     "WAN_I2V",
     "WAN_VACE",
+    "WAN_EDIT",
     "WAN_IMAGE",
     "LTX",
     "HUNYUAN_VIDEO",
@@ -531,6 +532,14 @@ WAN = VideoFormat(
     sample_mode="argmax",
     conditioned_by="WanVideoToVideoPipeline.prepare_latents",
 )
+WAN_EDIT = VideoFormat(
+    name="Wan video edit",
+    formula="`(z - mean) * (1 / std)` of each video on its own",
+    statistics=ReciprocalStdScaling,
+    sample_mode="argmax",
+    encodes_one_by_one=True,
+    conditioned_by="LucyEditPipeline.prepare_latents",
+)
 WAN_VACE = VideoFormat(
     name="Wan VACE",
     formula="`(z - mean) * (1 / std)`; with reference images, their latent frames first",
@@ -690,6 +699,8 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "CogVideoXImageToVideoPipeline": (COGVIDEOX_I2V, "tests/formats/test_video_cogvideox.py"),
     "MochiPipeline": (MOCHI, "tests/formats/test_video_families.py"),
     "WanVACEPipeline": (WAN_VACE, "tests/formats/test_video_wan.py"),
+    "LucyEditPipeline": (WAN_EDIT, "tests/formats/test_video_wan.py"),
+    "AnyFlowPipeline": (WAN, "tests/formats/test_video_wan.py"),
     "SkyReelsV2DiffusionForcingVideoToVideoPipeline": (WAN, "tests/formats/test_video_skyreels.py"),
     "LTXConditionPipeline": (LTX, "tests/formats/test_video_ltx.py"),
     "CogVideoXFunControlPipeline": (COGVIDEOX_CONTROL, "tests/formats/test_video_cogvideox.py"),

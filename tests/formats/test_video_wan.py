@@ -25,7 +25,9 @@ from diffusers import (
     WanVideoToVideoPipeline,
 )
 from fixtures import (
+    anyflow_components,
     generator,
+    lucy_edit_components,
     make_pil_images,
     video_prompt_embeds,
     wan22_components,
@@ -259,3 +261,54 @@ def test_vace_decode_without_references_needs_no_num_frames(vace):
         assert_same_frames(pipe.decode_latents(latents, output_type="np"), expected, "np")
     with pytest.raises(ValueError, match="num_frames"):
         pipe.decode_latents(latents, num_frames=9)
+
+
+# Lucy Edit --------------------------------------------------------------------------------------------------------------
+# Wan's VAE and arithmetic; the video to edit is encoded video by video, `(z - mean) * (1 / std)` of the posterior mode,
+# and concatenated on the channel axis after the noise latents.
+
+
+def test_lucy_edit_decode_and_encode_equal_stock():
+    if not hasattr(diffusers, "LucyEditPipeline"):
+        pytest.skip(f"LucyEditPipeline is not in diffusers {diffusers.__version__}")
+    pipeline_class = diffusers.LucyEditPipeline
+    pipe = scaled(pipeline_class)(**lucy_edit_components())
+    pipe.set_progress_bar_config(disable=True)
+    stock = stock_twin(pipe, pipeline_class)
+    video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
+    output = {}
+    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", video=video)))
+    expected = generate(stock, "np", video=video).frames
+    with torch.no_grad():
+        frames = pipe.decode_latents(output["latents"].frames, output_type="np")
+        encoded = pipe.encode_latents(video, height=HEIGHT, width=WIDTH)
+    assert_same_frames(frames, expected, "np")
+    assert encoded.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(encoded, seen[:, 16:])
+
+
+# AnyFlow ----------------------------------------------------------------------------------------------------------------
+# Wan's VAE and arithmetic; the transformer works frames first, `output_type="latent"` returns channels first. Its
+# conditioning video is encoded with the posterior mean, `(z - mean) * (1 / std)`, and written over the first latent
+# frames of every transformer input (frames first).
+
+
+def test_anyflow_decode_and_encode_equal_stock():
+    if not hasattr(diffusers, "AnyFlowPipeline"):
+        pytest.skip(f"AnyFlowPipeline is not in diffusers {diffusers.__version__}")
+    pipe = scaled(diffusers.AnyFlowPipeline)(**anyflow_components())
+    pipe.set_progress_bar_config(disable=True)
+    stock = stock_twin(pipe, diffusers.AnyFlowPipeline)
+    video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
+    inputs = {"video": video, "num_frames": 9}  # 2 latent frames of context, 3 in all
+    output = {}
+    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs)))
+    expected = generate(stock, "np", **inputs).frames
+    latents = output["latents"].frames
+    assert latents.shape == (1, 16, 3, HEIGHT // 8, WIDTH // 8)
+    with torch.no_grad():
+        frames = pipe.decode_latents(latents, output_type="np")
+        encoded = pipe.encode_latents(video, height=HEIGHT, width=WIDTH)
+    assert_same_frames(frames, expected, "np")
+    assert encoded.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert torch.equal(encoded.permute(0, 2, 1, 3, 4), seen[:, :2])
