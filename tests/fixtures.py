@@ -1327,6 +1327,31 @@ def kandinsky5_video_components() -> dict:
     return {**components, "text_encoder_2": None, "tokenizer_2": None}
 
 
+def motif_video_components(image_to_video: bool = False) -> dict:
+    """`MotifVideoPipeline` components or, with `image_to_video`, `MotifVideoImage2VideoPipeline`'s (no image feature
+    extractor); Wan 2.1's VAE; latents, condition latents and mask concatenated on the channel axis (16 + 16 + 1
+    channels in); pass `prompt_embeds` (width 16) and `prompt_attention_mask`."""
+    from diffusers import MotifVideoTransformer3DModel
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    torch.manual_seed(0)
+    transformer = MotifVideoTransformer3DModel(
+        in_channels=33,
+        out_channels=16,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        num_single_layers=1,
+        patch_size=2,
+        patch_size_t=1,
+        text_embed_dim=16,
+        rope_axes_dim=(2, 2, 4),
+    )
+    components = _without_text_encoder(transformer, tiny_vae_wan(), FlowMatchEulerDiscreteScheduler(shift=3.0))
+    components["guider"] = ClassifierFreeGuidance(guidance_scale=1.0)  # one transformer call per step
+    return {**components, "feature_extractor": None} if image_to_video else components
+
+
 def wan22_components(image_to_video: bool = False, two_stage: bool = False) -> dict:
     """Wan 2.2 components; pass `prompt_embeds` (width 32).
 

@@ -113,7 +113,7 @@ _VIDEO = (
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline
     LTXI2VLongMultiPromptPipeline LattePipeline
-    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline
+    PIAPipeline
     SanaWMLTX2Refiner SanaWMPipeline  StableVideoDiffusionPipeline
     TextToVideoSDPipeline
     TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline """,

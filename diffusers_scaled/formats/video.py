@@ -16,6 +16,7 @@ family (see /docs/latent-spaces.md, "Video"):
 | `SANA_VIDEO`    | the Wan VAE's `config.latents_mean/std`              | `x / (1 / std) + mean`           | `(B, C, F, H, W)`                |
 | `EASYANIMATE`   | `vae.config.scaling_factor`                          | `1 / f * x`                       | `(B, C, F, H, W)`                |
 | `KANDINSKY5`    | `vae.config.scaling_factor`                          | `x / f`                           | `(B, F, H, W, C)`                |
+| `MOTIF_VIDEO`   | `vae.config.latents_mean/std` (Wan VAE)              | `x * std + mean`                  | `(B, C, F, H, W)`                |
 | `MOCHI`         | `vae.config.latents_mean/std`, `scaling_factor`      | `x * std / f + mean`              | `(B, C, F, H, W)`                |
 
 What `encode_latents` takes depends on the pipeline: a video for the text-/video-to-video ones (`preprocess_video`, as
@@ -58,6 +59,7 @@ __all__ = [
     "SANA_VIDEO",
     "EASYANIMATE",
     "KANDINSKY5",
+    "MOTIF_VIDEO",
     "MOCHI",
     "ONE_FRAME",
     "VideoFormat",
@@ -303,6 +305,24 @@ class ReciprocalFactorScaling:
     def unscale(self, latents: torch.Tensor) -> torch.Tensor:
         """Denoiser latents -> raw VAE latents."""
         return 1 / self.scaling_factor * latents
+
+
+@dataclass(frozen=True)
+class MeanStdScaling(ReciprocalStdScaling):
+    r"""
+    Per-channel `latents_mean` / `latents_std` from `vae.config`, applied as Motif-Video's `_normalize_latents` /
+    `_denormalize_latents` do: `(z - mean) / std` and `x * std + mean` (no reciprocal, no scaling factor).
+    """
+
+    def scale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw VAE latents -> denoiser latents: `(z - mean) / std`."""
+        mean, std = self._stats(latents)
+        return (latents - mean) / std
+
+    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denoiser latents -> raw VAE latents: `x * std + mean`."""
+        mean, std = self._stats(latents)
+        return latents * std + mean
 
 
 class SanaVideoScaling(ReciprocalStdScaling):
@@ -598,6 +618,13 @@ KANDINSKY5 = VideoFormat(
     condition="image",
     conditioned_by="Kandinsky5I2VPipeline.prepare_latents",
 )
+MOTIF_VIDEO = VideoFormat(
+    name="Motif-Video",
+    formula="`(z - mean) / std` of the image as one frame (a posterior sample)",
+    statistics=MeanStdScaling,
+    condition="image",
+    conditioned_by="MotifVideoImage2VideoPipeline._prepare_first_frame_conditioning",
+)
 HUNYUAN_VIDEO = VideoFormat(
     name="HunyuanVideo",
     formula="`f * z`",
@@ -709,5 +736,7 @@ VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "EasyAnimateInpaintPipeline": (EASYANIMATE, "tests/formats/test_video_easyanimate.py"),
     "Kandinsky5T2VPipeline": (KANDINSKY5, "tests/formats/test_video_kandinsky5.py"),
     "Kandinsky5I2VPipeline": (KANDINSKY5, "tests/formats/test_video_kandinsky5.py"),
+    "MotifVideoPipeline": (MOTIF_VIDEO, "tests/formats/test_video_motif.py"),
+    "MotifVideoImage2VideoPipeline": (MOTIF_VIDEO, "tests/formats/test_video_motif.py"),
     "SanaImageToVideoPipeline": (SANA_VIDEO, "tests/formats/test_video_sana.py"),
 }
