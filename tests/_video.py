@@ -33,3 +33,11 @@ def first_transformer_input(pipe, call) -> torch.Tensor:
     finally:
         hook.remove()
     return seen[0]
+
+
+def run_with_first_input(pipe, call):
+    """`call()`'s result and the `hidden_states` of `pipe.transformer`'s first call during it (one stock call gives
+    both the latents to decode and the condition the transformer saw)."""
+    results = []
+    seen = first_transformer_input(pipe, lambda: results.append(call()))
+    return results[0], seen

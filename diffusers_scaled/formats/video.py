@@ -124,7 +124,24 @@ class LTXPacking(VideoLayout):
         return pipe._unpack_latents(latents, frames, rows, columns, patch, patch_t)
 
 
-class FramesFirst(VideoLayout):
+class PermutedLayout(VideoLayout):
+    """A transformer layout that is a permutation of the VAE's `(batch, channels, frames, height, width)`: 5-D latents
+    are taken to be in the transformer's order (its packed form); `pack` permutes to it (`order`), `_to_vae` back."""
+
+    packs = True
+    order: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+    def is_packed(self, latents: torch.Tensor) -> bool:
+        return isinstance(latents, torch.Tensor) and latents.ndim == 5
+
+    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return latents.permute(*self.order)
+
+    def _to_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents.permute(*sorted(range(5), key=self.order.__getitem__))
+
+
+class FramesFirst(PermutedLayout):
     """CogVideoX's transformer layout, `(batch, frames, channels, height, width)`, the form `output_type="latent"`
     returns, treated as its packed form: `unpack` permutes it to the VAE's `(batch, channels, frames, height, width)`,
     as the stock `decode_latents` does first (every 5-D input is taken to be frames-first), and `pack` permutes back,
@@ -136,17 +153,11 @@ class FramesFirst(VideoLayout):
     """
 
     name = "frames-first"
-    packs = True
+    order = (0, 2, 1, 3, 4)
     description = (
         "packed (the transformer's): `(batch, frames, channels, h, w)`, CogVideoX 1.5's frames padded to a multiple "
         "of `patch_size_t`; unpacked `(batch, channels, frames, h, w)`"
     )
-
-    def is_packed(self, latents: torch.Tensor) -> bool:
-        return isinstance(latents, torch.Tensor) and latents.ndim == 5
-
-    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
-        return latents.permute(0, 2, 1, 3, 4)
 
     def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
         if not self.is_packed(latents):
@@ -154,7 +165,7 @@ class FramesFirst(VideoLayout):
         patch_t = getattr(pipe.transformer.config, "patch_size_t", None)
         if patch_t is not None:
             latents = latents[:, self._padding(pipe, latents, patch_t, num_frames) :]
-        return latents.permute(0, 2, 1, 3, 4)
+        return self._to_vae(latents)
 
     @staticmethod
     def _padding(pipe, latents, patch_t: int, num_frames: int | None) -> int:
@@ -201,28 +212,22 @@ class ReferenceFramesFirst(VideoLayout):
         return latents[:, :, latents.shape[2] - expected :]
 
 
-class ChannelsLast(VideoLayout):
+class ChannelsLast(PermutedLayout):
     """Kandinsky 5's transformer layout, `(batch, frames, height, width, channels)`, the form `output_type="latent"`
     returns, treated as its packed form: `unpack` permutes it to the VAE's `(batch, channels, frames, height, width)`
     (contiguous, as the stock `__call__`'s reshape leaves it), `pack` back, as the stock `prepare_latents` does after
     encoding."""
 
     name = "channels-last"
-    packs = True
+    order = (0, 2, 3, 4, 1)
     description = (
         "packed (the transformer's): `(batch, frames, h, w, channels)`; unpacked `(batch, channels, frames, h, w)`"
     )
 
-    def is_packed(self, latents: torch.Tensor) -> bool:
-        return isinstance(latents, torch.Tensor) and latents.ndim == 5
-
-    def pack(self, pipe, latents: torch.Tensor) -> torch.Tensor:
-        return latents.permute(0, 2, 3, 4, 1)
-
     def unpack(self, pipe, latents, height=None, width=None, num_frames=None) -> torch.Tensor:
         if not self.is_packed(latents):
             return latents
-        return latents.permute(0, 4, 1, 2, 3).contiguous()
+        return self._to_vae(latents).contiguous()
 
 
 VIDEO = VideoLayout()

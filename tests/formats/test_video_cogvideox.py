@@ -15,7 +15,7 @@ bitwise.
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import first_transformer_input, run_with_first_input, stock_twin
 from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 from fixtures import cogvideox_components, generator, make_pil_images, video_prompt_embeds
 
@@ -101,12 +101,11 @@ def test_fun_control_equals_stock():
     stock = stock_twin(pipe, CogVideoXFunControlPipeline)
     control = make_pil_images(FRAMES["1.0"], (WIDTH, HEIGHT), seed=6)
     inputs = {"control_video": [control]}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs).frames))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", **inputs).frames)
     expected = generate(stock, "np", **inputs).frames
-    assert output["latents"].shape == (1, 2, 4, HEIGHT // 8, WIDTH // 8)
+    assert latents.shape == (1, 2, 4, HEIGHT // 8, WIDTH // 8)
     with torch.no_grad():
-        frames = pipe.decode_latents(output["latents"], output_type="np")
+        frames = pipe.decode_latents(latents, output_type="np")
         packed = pipe.encode_latents(control, height=HEIGHT, width=WIDTH, packed=True)
     assert_same_frames(frames, expected, "np")
     assert_same_frames(generate(pipe, "np", **inputs).frames, expected, "np")

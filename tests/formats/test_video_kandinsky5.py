@@ -12,7 +12,7 @@ import diffusers
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import run_with_first_input, stock_twin
 from fixtures import generator, kandinsky5_video_components, make_pil_images
 
 from diffusers_scaled import scaled
@@ -55,10 +55,8 @@ def test_decode_and_encode_equal_stock(name):
     stock = stock_twin(pipe, pipeline_class)
     image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
     inputs = {"image": image} if name == "Kandinsky5I2VPipeline" else {}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", **inputs))
     expected = generate(stock, "np", **inputs)
-    latents = output["latents"]
     latent_frames = (FRAMES[name] - 1) // 4 + 1
     assert latents.shape == (1, latent_frames, HEIGHT // 8, WIDTH // 8, 4)  # (batch, frames, h, w, channels)
     with torch.no_grad():

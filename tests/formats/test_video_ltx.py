@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import first_transformer_input, run_with_first_input, stock_twin
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from fixtures import generator, ltx_components, make_pil_images, video_prompt_embeds
 
@@ -145,14 +145,13 @@ def test_condition_pipeline_decode_and_encode_equal_stock(i2v):
     stock = stock_twin(pipe, LTXConditionPipeline)
     image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
     inputs = {"image": image, "image_cond_noise_scale": 0.0}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", seed=11, **inputs)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", seed=11, **inputs))
     expected = generate(stock, "np", seed=11, **inputs)
-    assert output["latents"].shape == (1, 8, 2, HEIGHT // 4, WIDTH // 4)
+    assert latents.shape == (1, 8, 2, HEIGHT // 4, WIDTH // 4)
     g = generator(11)
-    torch.randn(output["latents"].shape, generator=g)  # the starting noise, drawn first
+    torch.randn(latents.shape, generator=g)  # the starting noise, drawn first
     with torch.no_grad():
-        frames = pipe.decode_latents(output["latents"], output_type="np")
+        frames = pipe.decode_latents(latents, output_type="np")
         packed = pipe.encode_latents(image, generator=g, height=HEIGHT, width=WIDTH, packed=True)
     assert_same_frames(frames, expected, "np")
     assert torch.equal(packed, seen[:, :TOKENS_PER_FRAME])

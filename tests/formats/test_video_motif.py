@@ -11,7 +11,7 @@ import diffusers
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import run_with_first_input, stock_twin
 from fixtures import generator, make_pil_images, motif_video_components
 
 from diffusers_scaled import scaled
@@ -49,10 +49,8 @@ def test_decode_and_encode_equal_stock(name):
     stock = stock_twin(pipe, pipeline_class)
     image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
     inputs = {"image": image} if image_to_video else {}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", **inputs))
     expected = generate(stock, "np", **inputs)
-    latents = output["latents"]
     assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
     with torch.no_grad():
         frames = pipe.decode_latents(latents, output_type="np")

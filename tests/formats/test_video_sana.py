@@ -11,7 +11,7 @@ import diffusers
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import run_with_first_input, stock_twin
 from fixtures import generator, make_pil_images, sana_video_components, tiny_vae_kl
 
 from diffusers_scaled import scaled
@@ -53,12 +53,11 @@ def test_decode_and_encode_equal_stock(components, name):
     stock = stock_twin(pipe, pipeline_class)
     image = make_pil_images(1, (WIDTH, HEIGHT), seed=3)[0]
     inputs = {"image": image} if name == "SanaImageToVideoPipeline" else {}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", **inputs))
     expected = generate(stock, "np", **inputs)
-    assert output["latents"].shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
+    assert latents.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
     with torch.no_grad():
-        frames = pipe.decode_latents(output["latents"], output_type="np", height=HEIGHT, width=WIDTH)
+        frames = pipe.decode_latents(latents, output_type="np", height=HEIGHT, width=WIDTH)
     assert_same_frames(frames, expected, "np")
     if inputs:
         with torch.no_grad():

@@ -14,7 +14,7 @@ import diffusers
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import first_transformer_input, run_with_first_input, stock_twin
 from fixtures import generator, make_pil_images, skyreels_v2_components, video_prompt_embeds
 
 from diffusers_scaled import scaled
@@ -95,9 +95,7 @@ def test_diffusion_forcing_video_to_video_equals_stock():
     pipe, stock = make(name)
     video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
     inputs = {"video": video, "num_frames": 9, "base_num_frames": 9, "overlap_history": FRAMES}
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, name, "latent", **inputs)))
-    latents = output["latents"]
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, name, "latent", **inputs))
     expected = generate(stock, name, "np", **inputs)
     assert latents.shape == (1, 16, 3, HEIGHT // 8, WIDTH // 8)
     with torch.no_grad():

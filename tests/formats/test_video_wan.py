@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _compare import assert_same_frames
-from _video import first_transformer_input, stock_twin
+from _video import first_transformer_input, run_with_first_input, stock_twin
 from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     WanImageToVideoPipeline,
@@ -276,11 +276,10 @@ def test_lucy_edit_decode_and_encode_equal_stock():
     pipe.set_progress_bar_config(disable=True)
     stock = stock_twin(pipe, pipeline_class)
     video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", video=video)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", video=video))
     expected = generate(stock, "np", video=video).frames
     with torch.no_grad():
-        frames = pipe.decode_latents(output["latents"].frames, output_type="np")
+        frames = pipe.decode_latents(latents.frames, output_type="np")
         encoded = pipe.encode_latents(video, height=HEIGHT, width=WIDTH)
     assert_same_frames(frames, expected, "np")
     assert encoded.shape == (1, 16, 2, HEIGHT // 8, WIDTH // 8)
@@ -301,10 +300,9 @@ def test_anyflow_decode_and_encode_equal_stock():
     stock = stock_twin(pipe, diffusers.AnyFlowPipeline)
     video = make_pil_images(FRAMES, (WIDTH, HEIGHT), seed=5)
     inputs = {"video": video, "num_frames": 9}  # 2 latent frames of context, 3 in all
-    output = {}
-    seen = first_transformer_input(stock, lambda: output.update(latents=generate(stock, "latent", **inputs)))
+    latents, seen = run_with_first_input(stock, lambda: generate(stock, "latent", **inputs))
     expected = generate(stock, "np", **inputs).frames
-    latents = output["latents"].frames
+    latents = latents.frames
     assert latents.shape == (1, 16, 3, HEIGHT // 8, WIDTH // 8)
     with torch.no_grad():
         frames = pipe.decode_latents(latents, output_type="np")
