@@ -814,6 +814,61 @@ def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     return embeds
 
 
+# --- SD image variants of issue 13 on the SD VAE (tests/formats/test_sd_variants.py) -----------------------------------
+# `sd_components()` with the variant's own UNet input channels, attention or scheduler; each test filters them to the
+# pipeline's `__init__`.
+
+
+def sd_gligen_components() -> dict:
+    """`StableDiffusionGLIGENPipeline` components: a UNet with gated self-attention and GLIGEN's box projection."""
+    return _with_unet(sd_components(), attention_type="gated")
+
+
+def sd_depth2img_components() -> dict:
+    """`StableDiffusionDepth2ImgPipeline` components: a UNet that takes latents and the depth map (4 + 1 channels), no
+    depth estimator (the tests pass `depth_map`)."""
+    return {**_with_unet(sd_components(), in_channels=5), "depth_estimator": None}
+
+
+def sd_upscale_components() -> dict:
+    """`StableDiffusionUpscalePipeline` (x4 upscaler) components: a UNet that takes latents and the low-resolution
+    image (4 + 3 channels) with the noise level as class label, and the upscaler's VAE factor (0.08333, which the
+    pipeline would otherwise write into the VAE's config)."""
+    from diffusers import DDPMScheduler
+
+    components = _with_unet(sd_components(), in_channels=7, num_class_embeds=100)
+    components["vae"].register_to_config(scaling_factor=0.08333)
+    scheduler = DDIMScheduler(prediction_type="v_prediction")
+    return {**components, "scheduler": scheduler, "low_res_scheduler": DDPMScheduler(), "max_noise_level": 350}
+
+
+def sd_latent_upscale_components() -> dict:
+    """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
+    that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        act_fn="gelu",
+        attention_head_dim=8,
+        norm_num_groups=None,
+        block_out_channels=[8, 8, 16, 16],
+        time_cond_proj_dim=160,
+        conv_in_kernel=1,
+        conv_out_kernel=1,
+        cross_attention_dim=32,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        in_channels=8,
+        mid_block_type=None,
+        only_cross_attention=False,
+        out_channels=5,
+        resnet_time_scale_shift="scale_shift",
+        time_embedding_type="fourier",
+        timestep_post_act="gelu",
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+    )
+    scheduler = EulerDiscreteScheduler(prediction_type="sample")
+    return {**sd_components(), "unet": unet, "scheduler": scheduler}
+
+
 # --- Flux / SD3 / transformer pipeline variants of issue 13 ------------------------------------------------------------
 
 

@@ -146,9 +146,9 @@ _RAW_LATENT_OUTPUT = (
 )
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
+    """AuraFlowPipeline BlipDiffusionControlNetPipeline
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
+    CogView4ControlPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
     ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
     HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
@@ -156,12 +156,12 @@ _NOT_PROVEN = (
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
-    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionControlNetXSPipeline
+    StableDiffusionDiffEditPipeline
     StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
-    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
-    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPipelineSafe
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
+    StableDiffusionLatentUpscalePipeline
+    StableDiffusionPipelineSafe
+    StableDiffusionPix2PixZeroPipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
@@ -184,6 +184,13 @@ REFUSED: dict[str, str] = {
 }
 
 PROVEN.update(video.VIDEO_PROVEN)
+
+# The other pipelines on the SD 1.x/2.x VAE (variants, deprecated pipelines, upscalers): one parametrized test.
+_SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline SemanticStableDiffusionPipeline
+    StableDiffusionAttendAndExcitePipeline StableDiffusionDepth2ImgPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionInpaintPipelineLegacy StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline
+    StableDiffusionParadigmsPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 
 
 def _proven_name(pipeline_class: type) -> str | None:
