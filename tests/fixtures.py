@@ -869,6 +869,168 @@ def sd_latent_upscale_components() -> dict:
     return {**sd_components(), "unet": unet, "scheduler": scheduler}
 
 
+# --- video pipelines on the SD VAE of issue 13 (tests/formats/test_video_sd.py) ----------------------------------------
+# AnimateDiff (a motion adapter over the SD UNet), ModelScope text-to-video (a 3-D UNet), PIA, I2VGen-XL and Stable
+# Video Diffusion, on the tiny SD VAE (Stable Video Diffusion: its temporal decoder), after diffusers' fast tests.
+
+
+def tiny_motion_adapter(block_out_channels=(4, 8)):
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    return MotionAdapter(
+        block_out_channels=block_out_channels,
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=2,
+    )
+
+
+def animatediff_components(controlnet: str | None = None, unet_in_channels: int = 4) -> dict:
+    """AnimateDiff components: the SD UNet and a motion adapter over it (the pipelines build the motion UNet), and
+    `controlnet` `"controlnet"` or `"sparse"` (a SparseCtrl ControlNet); PIA: `unet_in_channels=9` (latents, mask and
+    condition latents)."""
+    from diffusers import SparseControlNetModel
+
+    components = sd_variant_components(unet_in_channels=unet_in_channels if unet_in_channels != 4 else None)
+    components["motion_adapter"] = tiny_motion_adapter()
+    if controlnet == "controlnet":
+        components["controlnet"] = tiny_controlnet(sd_components()["unet"])
+    elif controlnet == "sparse":
+        torch.manual_seed(0)
+        components["controlnet"] = SparseControlNetModel(
+            block_out_channels=(4, 8),
+            layers_per_block=1,
+            conditioning_channels=3,
+            down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"),
+            cross_attention_dim=32,
+            attention_head_dim=2,
+            conditioning_embedding_out_channels=(4, 8),
+            norm_num_groups=2,
+            motion_num_attention_heads=2,
+            use_simplified_condition_embedding=False,
+        )
+    return components
+
+
+def text_to_video_sd_components() -> dict:
+    """`TextToVideoSDPipeline` / `VideoToVideoSDPipeline` components: a 3-D UNet on the tiny SD VAE."""
+    from diffusers import UNet3DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=2,
+    )
+    return {**sd_components(), "unet": unet}
+
+
+def i2vgen_xl_components() -> dict:
+    """`I2VGenXLPipeline` components: its 3-D UNet on the tiny SD VAE, a CLIP image encoder and its processor."""
+    from diffusers import I2VGenXLUNet
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    unet = I2VGenXLUNet(
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        num_attention_heads=None,
+        norm_num_groups=2,
+    )
+    torch.manual_seed(0)
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            intermediate_size=16,
+            patch_size=4,
+        )
+    )
+    feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    return {**sd_components(), "unet": unet, "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def svd_components() -> dict:
+    """`StableVideoDiffusionPipeline` components: a spatio-temporal UNet, the temporal-decoder VAE (SD's
+    `scaling_factor`), a CLIP image encoder and its processor."""
+    from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 32),  # its group norms have 32 groups
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32,
+        num_attention_heads=2,
+        projection_class_embeddings_input_dim=24,  # 3 * addition_time_embed_dim
+        addition_time_embed_dim=8,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 32],  # its group norms have 32 groups
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        latent_channels=4,
+    )
+    torch.manual_seed(0)
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=224,  # the pipeline resizes the condition image to 224 x 224 for it
+            intermediate_size=37,
+            patch_size=32,
+        )
+    )
+    feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    return {
+        "unet": unet,
+        "scheduler": scheduler,
+        "vae": vae,
+        "image_encoder": image_encoder,
+        "feature_extractor": feature_extractor,
+    }
+
+
 # --- Flux / SD3 / transformer pipeline variants of issue 13 ------------------------------------------------------------
 
 
