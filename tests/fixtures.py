@@ -842,6 +842,57 @@ def sd_upscale_components() -> dict:
     return {**components, "scheduler": scheduler, "low_res_scheduler": DDPMScheduler(), "max_noise_level": 350}
 
 
+def tiny_clip_vision(**overrides):
+    """A tiny `CLIPVisionModelWithProjection` (32-wide, 32-pixel images) and its image processor."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = {
+        "hidden_size": 32,
+        "projection_dim": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "intermediate_size": 37,
+        "patch_size": 4,
+    }
+    config.update(overrides)
+    torch.manual_seed(0)
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(**config)), CLIPImageProcessor(crop_size=32, size=32)
+
+
+def sd_image_variation_components() -> dict:
+    """`StableDiffusionImageVariationPipeline` components: the SD UNet conditioned on CLIP image embeddings."""
+    image_encoder, feature_extractor = tiny_clip_vision()
+    return {**sd_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def paint_by_example_components() -> dict:
+    """`PaintByExamplePipeline` components: an inpainting UNet (4 + 1 + 4 channels) and its example-image encoder."""
+    import importlib
+
+    import diffusers
+
+    # `diffusers.pipelines.paint_by_example` before 0.36, `...deprecated.paint_by_example` since
+    module = importlib.import_module(diffusers.PaintByExamplePipeline.__module__)
+    image_encoder, feature_extractor = tiny_clip_vision()
+    torch.manual_seed(0)
+    image_encoder = module.PaintByExampleImageEncoder(image_encoder.config, proj_size=32)
+    return {**sd_inpaint_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def sd_controlnet_xs_components() -> dict:
+    """`StableDiffusionControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers per
+    block (the adapter's blocks mirror 2)."""
+    from diffusers import ControlNetXSAdapter
+
+    components = _with_unet(sd_components(), layers_per_block=2)
+    torch.manual_seed(0)
+    components["controlnet"] = ControlNetXSAdapter.from_unet(
+        components["unet"], size_ratio=1, learn_time_embedding=True, conditioning_embedding_out_channels=(4, 8)
+    )
+    return components
+
+
 def sd_latent_upscale_components() -> dict:
     """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
     that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""
@@ -850,7 +901,7 @@ def sd_latent_upscale_components() -> dict:
         act_fn="gelu",
         attention_head_dim=8,
         norm_num_groups=None,
-        block_out_channels=[8, 8, 16, 16],
+        block_out_channels=[32, 32, 64, 64],  # its K-blocks' group norms need 32 channels
         time_cond_proj_dim=160,
         conv_in_kernel=1,
         conv_out_kernel=1,

@@ -151,13 +151,11 @@ _NOT_PROVEN = (
     HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
+    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    StableDiffusionControlNetXSPipeline
     StableDiffusionDiffEditPipeline
-    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
-    StableDiffusionLatentUpscalePipeline
+    StableDiffusionGLIGENTextImagePipeline
     StableDiffusionPipelineSafe
     StableDiffusionPix2PixZeroPipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
@@ -185,10 +183,12 @@ PROVEN.update(video.VIDEO_PROVEN)
 PROVEN.update(sd_video.SD_VIDEO_PROVEN)
 
 # The other pipelines on the SD 1.x/2.x VAE (variants, deprecated pipelines, upscalers): one parametrized test.
-_SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline SemanticStableDiffusionPipeline
-    StableDiffusionAttendAndExcitePipeline StableDiffusionDepth2ImgPipeline StableDiffusionGLIGENPipeline
-    StableDiffusionInpaintPipelineLegacy StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline
-    StableDiffusionParadigmsPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+_SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
+    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
+    StableDiffusionDepth2ImgPipeline StableDiffusionGLIGENPipeline StableDiffusionImageVariationPipeline
+    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
+    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionSAGPipeline
+    StableDiffusionUpscalePipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 
 

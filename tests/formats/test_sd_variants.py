@@ -20,9 +20,13 @@ from fixtures import (
     generator,
     make_mask,
     make_pil_images,
+    paint_by_example_components,
     sd_components,
+    sd_controlnet_xs_components,
     sd_depth2img_components,
     sd_gligen_components,
+    sd_image_variation_components,
+    sd_latent_upscale_components,
     sd_upscale_components,
 )
 
@@ -71,6 +75,19 @@ CASES = {
     ),
     "StableDiffusionDepth2ImgPipeline": (sd_depth2img_components, {**IMG2IMG, "depth_map": DEPTH}, "prepare_latents"),
     "StableDiffusionUpscalePipeline": (sd_upscale_components, {"image": LOW_RES, "noise_level": 20}, None),
+    # the low-resolution image encoded as the latents it upscales (2x): latent-channel images pass through
+    "StableDiffusionLatentUpscalePipeline": (
+        sd_latent_upscale_components,
+        {"image": IMAGE, "guidance_scale": 0},
+        "img2img",
+    ),
+    "StableDiffusionImageVariationPipeline": (sd_image_variation_components, {"image": IMAGE, "prompt": None}, None),
+    "PaintByExamplePipeline": (
+        paint_by_example_components,
+        {"image": IMAGE, "mask_image": MASK, "example_image": LOW_RES, "prompt": None},
+        None,
+    ),
+    "StableDiffusionControlNetXSPipeline": (sd_controlnet_xs_components, {"image": LOW_RES}, None),
 }
 
 
@@ -90,7 +107,7 @@ def make(pipeline_class, components):
 def call(pipe, inputs, output_type, g=None, **overrides):
     kwargs = {"prompt": PROMPT, "num_inference_steps": 2, "height": HEIGHT, "width": WIDTH, **inputs, **overrides}
     accepted = inspect.signature(type(pipe).__call__).parameters  # the img2img pipelines take the image's size
-    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
     torch.manual_seed(0)  # for the pipelines that draw from the global generator
     return pipe(**kwargs, generator=generator(0) if g is None else g, output_type=output_type).images
 
