@@ -964,58 +964,36 @@ def animatediff_components(controlnet: str | None = None, unet_in_channels: int 
     return components
 
 
+# The tiny 3-D UNets' shape (ModelScope's `UNet3DConditionModel`, `I2VGenXLUNet`).
+UNET_3D = {
+    "block_out_channels": (4, 8),
+    "layers_per_block": 1,
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("CrossAttnDownBlock3D", "DownBlock3D"),
+    "up_block_types": ("UpBlock3D", "CrossAttnUpBlock3D"),
+    "cross_attention_dim": 32,
+    "attention_head_dim": 4,
+    "norm_num_groups": 2,
+}
+
+
 def text_to_video_sd_components() -> dict:
     """`TextToVideoSDPipeline` / `VideoToVideoSDPipeline` components: a 3-D UNet on the tiny SD VAE."""
     from diffusers import UNet3DConditionModel
 
     torch.manual_seed(0)
-    unet = UNet3DConditionModel(
-        block_out_channels=(4, 8),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        norm_num_groups=2,
-    )
-    return {**sd_components(), "unet": unet}
+    return {**sd_components(), "unet": UNet3DConditionModel(**UNET_3D)}
 
 
 def i2vgen_xl_components() -> dict:
     """`I2VGenXLPipeline` components: its 3-D UNet on the tiny SD VAE, a CLIP image encoder and its processor."""
     from diffusers import I2VGenXLUNet
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
-    unet = I2VGenXLUNet(
-        block_out_channels=(4, 8),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        num_attention_heads=None,
-        norm_num_groups=2,
-    )
-    torch.manual_seed(0)
-    image_encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=32,
-            projection_dim=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            intermediate_size=16,
-            patch_size=4,
-        )
-    )
-    feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    unet = I2VGenXLUNet(**UNET_3D, num_attention_heads=None)
+    image_encoder, feature_extractor = tiny_clip_vision()
     return {**sd_components(), "unet": unet, "image_encoder": image_encoder, "feature_extractor": feature_extractor}
 
 
@@ -1023,7 +1001,6 @@ def svd_components() -> dict:
     """`StableVideoDiffusionPipeline` components: a spatio-temporal UNet, the temporal-decoder VAE (SD's
     `scaling_factor`), a CLIP image encoder and its processor."""
     from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(
@@ -1060,19 +1037,8 @@ def svd_components() -> dict:
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
         latent_channels=4,
     )
-    torch.manual_seed(0)
-    image_encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=32,
-            projection_dim=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=224,  # the pipeline resizes the condition image to 224 x 224 for it
-            intermediate_size=37,
-            patch_size=32,
-        )
-    )
-    feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    # the pipeline resizes the condition image to 224 x 224 for its image encoder
+    image_encoder, feature_extractor = tiny_clip_vision(image_size=224, patch_size=32)
     return {
         "unet": unet,
         "scheduler": scheduler,
@@ -1164,6 +1130,27 @@ def launcher_env(tmp_path) -> dict:
         "OMP_NUM_THREADS": "1",
         "TMPDIR": str(launch_tmp),
     }
+
+
+def diffusers_class(name: str):
+    """The pipeline class `name` of the installed diffusers; the test is skipped where this diffusers (the oldest
+    supported) lacks it."""
+    import diffusers
+    import pytest
+
+    if not hasattr(diffusers, name):
+        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
+    return getattr(diffusers, name)
+
+
+def make_pipeline(pipeline_class, components: dict):
+    """`pipeline_class` built from the `components` its `__init__` takes, progress bar off."""
+    import inspect
+
+    accepted = inspect.signature(pipeline_class.__init__).parameters
+    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def generator(seed: int = 0) -> torch.Generator:

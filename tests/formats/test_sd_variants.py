@@ -11,15 +11,16 @@ CPU: bitwise. Pipelines missing from the installed diffusers are skipped.
 import functools
 import inspect
 
-import diffusers
 import numpy as np
 import pytest
 import torch
 from fixtures import (
     PROMPT,
+    diffusers_class,
     generator,
     make_mask,
     make_pil_images,
+    make_pipeline,
     paint_by_example_components,
     sd_components,
     sd_controlnet_xs_components,
@@ -91,19 +92,6 @@ CASES = {
 }
 
 
-def stock_class(name):
-    if not hasattr(diffusers, name):
-        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
-    return getattr(diffusers, name)
-
-
-def make(pipeline_class, components):
-    accepted = inspect.signature(pipeline_class.__init__).parameters
-    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def call(pipe, inputs, output_type, g=None, **overrides):
     kwargs = {"prompt": PROMPT, "num_inference_steps": 2, "height": HEIGHT, "width": WIDTH, **inputs, **overrides}
     accepted = inspect.signature(type(pipe).__call__).parameters  # the img2img pipelines take the image's size
@@ -115,9 +103,9 @@ def call(pipe, inputs, output_type, g=None, **overrides):
 @functools.cache
 def pipelines(name):
     """The stock pipeline and its scaled class on the same components, built once per test session."""
-    stock_cls = stock_class(name)
+    stock_cls = diffusers_class(name)
     components = CASES[name][0]()
-    return make(stock_cls, components), make(scaled(stock_cls), components)
+    return make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

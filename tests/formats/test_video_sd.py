@@ -14,7 +14,6 @@ Tiny components, 3 frames of 16 x 24, 2 steps, float32 on CPU: bitwise.
 import functools
 import inspect
 
-import diffusers
 import numpy as np
 import pytest
 import torch
@@ -23,9 +22,11 @@ from diffusers.utils.torch_utils import randn_tensor
 from fixtures import (
     PROMPT,
     animatediff_components,
+    diffusers_class,
     generator,
     i2vgen_xl_components,
     make_pil_images,
+    make_pipeline,
     svd_components,
     text_to_video_sd_components,
 )
@@ -81,25 +82,12 @@ CASES = {
 }
 
 
-def stock_class(name):
-    if not hasattr(diffusers, name):
-        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
-    return getattr(diffusers, name)
-
-
-def make(pipeline_class, components):
-    accepted = inspect.signature(pipeline_class.__init__).parameters
-    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 @functools.cache
 def pipelines(name):
     """The stock pipeline and its scaled class on the same components, built once per test session."""
-    stock_cls = stock_class(name)
+    stock_cls = diffusers_class(name)
     components = CASES[name][0]()
-    return make(stock_cls, components), make(scaled(stock_cls), components)
+    return make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
 
 
 def generate(pipe, name, output_type, **overrides):
