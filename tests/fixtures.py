@@ -893,6 +893,16 @@ def sd_controlnet_xs_components() -> dict:
     return components
 
 
+def sd_inversion_components() -> dict:
+    """`StableDiffusionDiffEditPipeline` / `StableDiffusionPix2PixZeroPipeline` components: an inverse DDIM scheduler
+    for their `invert`, no captioning model (Pix2Pix-Zero's, for `generate_caption` only)."""
+    from diffusers import DDIMInverseScheduler
+
+    components = sd_components()
+    inverse_scheduler = DDIMInverseScheduler.from_config(components["scheduler"].config)
+    return {**components, "inverse_scheduler": inverse_scheduler, "caption_generator": None, "caption_processor": None}
+
+
 def sd_latent_upscale_components() -> dict:
     """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
     that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""

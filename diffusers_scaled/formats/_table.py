@@ -142,6 +142,11 @@ _RAW_LATENT_OUTPUT = (
     "conditions are encoded normalized and patchified: no one latent format is both",
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
+_NO_LATENT_OUTPUT = (
+    'its `__call__` has no `output_type="latent"` (it always decodes, through the deprecated `decode_latents`, to a '
+    "numpy array) and it has no `image_processor`: there are no latents of its own for `decode_latents` to match",
+    "StableDiffusionPipelineSafe",
+)
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AuraFlowPipeline BlipDiffusionControlNetPipeline
@@ -154,10 +159,7 @@ _NOT_PROVEN = (
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    StableDiffusionDiffEditPipeline
     StableDiffusionGLIGENTextImagePipeline
-    StableDiffusionPipelineSafe
-    StableDiffusionPix2PixZeroPipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
@@ -174,6 +176,7 @@ REFUSED: dict[str, str] = {
         _UNTESTABLE_OFFLINE,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
+        _NO_LATENT_OUTPUT,
         _NOT_PROVEN,
     )
     for name in names.split()
@@ -185,10 +188,10 @@ PROVEN.update(sd_video.SD_VIDEO_PROVEN)
 # The other pipelines on the SD 1.x/2.x VAE (variants, deprecated pipelines, upscalers): one parametrized test.
 _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
-    StableDiffusionDepth2ImgPipeline StableDiffusionGLIGENPipeline StableDiffusionImageVariationPipeline
-    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
-    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionSAGPipeline
-    StableDiffusionUpscalePipeline"""
+    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
+    StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
+    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 
 

@@ -27,6 +27,7 @@ from fixtures import (
     sd_depth2img_components,
     sd_gligen_components,
     sd_image_variation_components,
+    sd_inversion_components,
     sd_latent_upscale_components,
     sd_upscale_components,
 )
@@ -40,6 +41,7 @@ IMAGE, LOW_RES = make_pil_images(2, (WIDTH, HEIGHT), seed=3)
 MASK = make_mask((WIDTH, HEIGHT))
 IMG2IMG = {"image": IMAGE, "strength": 0.75}  # of 2 steps, 1 runs
 DEPTH = torch.rand(1, HEIGHT, WIDTH, generator=generator(5))  # the depth estimator's output, in pixels
+EMBEDS = torch.randn(4, 77, 32, generator=generator(6))
 
 
 def paradigms_components():
@@ -48,10 +50,19 @@ def paradigms_components():
     return {**sd_components(), "scheduler": DDIMParallelScheduler.from_config(sd_components()["scheduler"].config)}
 
 
+def diffedit_inputs(stock):
+    inversion = stock.invert(prompt=PROMPT, image=IMAGE, num_inference_steps=2, generator=generator(1)).latents
+    mask = torch.zeros(1, HEIGHT // 2, WIDTH // 2)
+    mask[:, :, WIDTH // 4 :] = 1
+    return {"mask_image": mask, "image_latents": inversion, "inpaint_strength": 0.8}
+
+
 # pipeline class name -> (components factory, call inputs beyond prompt/size/steps, encode check)
+# call inputs: a dict, or a function of the stock pipeline that returns it (DiffEdit's inversion).
 # encode check: "img2img" (the stock run from our latents equals its run from pixels), "prepare_latents" (the same for
-# the stock `prepare_latents` alone: Depth2Img sizes its depth map from the image it is given, latents or pixels) or
-# None (no image is encoded into the denoiser latents).
+# the stock `prepare_latents` alone: Depth2Img sizes its depth map from the image it is given, latents or pixels),
+# "image_latents" (the stock `prepare_image_latents` of their inversion) or None (no image is encoded into the
+# denoiser latents).
 CASES = {
     "StableDiffusionPanoramaPipeline": (sd_components, {}, None),
     "StableDiffusionSAGPipeline": (sd_components, {"sag_scale": 1.0}, None),
@@ -89,6 +100,14 @@ CASES = {
         None,
     ),
     "StableDiffusionControlNetXSPipeline": (sd_controlnet_xs_components, {"image": LOW_RES}, None),
+    # Pix2Pix-Zero's edit direction: the difference of the mean embeddings of two sets of prompts
+    "StableDiffusionPix2PixZeroPipeline": (
+        sd_inversion_components,
+        {"source_embeds": EMBEDS[:2], "target_embeds": EMBEDS[2:]},
+        "image_latents",
+    ),
+    # DiffEdit edits the latents its `invert` returns, inside a latent-sized mask
+    "StableDiffusionDiffEditPipeline": (sd_inversion_components, diffedit_inputs, "image_latents"),
 }
 
 
@@ -102,16 +121,17 @@ def call(pipe, inputs, output_type, g=None, **overrides):
 
 @functools.cache
 def pipelines(name):
-    """The stock pipeline and its scaled class on the same components, built once per test session."""
+    """The stock pipeline, its scaled class on the same components and the call inputs, made once per test session."""
     stock_cls = diffusers_class(name)
     components = CASES[name][0]()
-    return make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
+    stock = make_pipeline(stock_cls, components)
+    inputs = CASES[name][1]
+    return stock, make_pipeline(scaled(stock_cls), components), inputs(stock) if callable(inputs) else inputs
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_decode_latents_equals_stock_call(name):
-    stock, pipe = pipelines(name)
-    inputs = CASES[name][1]
+    stock, pipe, inputs = pipelines(name)
     assert pipe.latent_format is _table.PROVEN[name][0]
     latents = call(pipe, inputs, "latent")
     expected = call(stock, inputs, "np")
@@ -126,8 +146,7 @@ def test_decode_latents_equals_stock_call(name):
 def test_encode_latents_equals_img2img_encoding(name):
     # The stock img2img pipelines pass latent-channel tensors through: given our latents and the generator our encoding
     # advanced, the stock run reproduces its run from pixels (encode, then noise from the same generator).
-    stock, pipe = pipelines(name)
-    inputs = CASES[name][1]
+    stock, pipe, inputs = pipelines(name)
     expected = call(stock, inputs, "np")
     g = generator(0)
     with torch.no_grad():
@@ -140,7 +159,7 @@ def test_encode_latents_equals_img2img_encoding(name):
 def test_encode_latents_equals_stock_prepare_latents(name):
     # The stock `prepare_latents` passes latent-channel tensors through: from our latents and the generator our encoding
     # advanced, it returns the noisy latents it returns from pixels (encode, then noise from the same generator).
-    stock, pipe = pipelines(name)
+    stock, pipe, _ = pipelines(name)
     timestep = torch.tensor([500])
     pixels = stock.image_processor.preprocess(IMAGE)
     with torch.no_grad():
@@ -150,3 +169,15 @@ def test_encode_latents_equals_stock_prepare_latents(name):
         noisy = stock.prepare_latents(latents, timestep, 1, 1, torch.float32, torch.device("cpu"), g)
     assert latents.std() > 0.1
     assert torch.equal(noisy, expected)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case[2] == "image_latents"))
+def test_encode_latents_equals_stock_image_latents(name):
+    # What their `invert` starts from: the stock `prepare_image_latents` (a posterior sample, scaled), no noise.
+    stock, pipe, _ = pipelines(name)
+    pixels = stock.image_processor.preprocess(IMAGE)
+    with torch.no_grad():
+        expected = stock.prepare_image_latents(pixels, 1, torch.float32, torch.device("cpu"), generator(0))
+        latents = pipe.encode_latents(IMAGE, generator=generator(0))
+    assert latents.std() > 0.1
+    assert torch.equal(latents, expected)
