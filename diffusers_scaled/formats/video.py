@@ -334,7 +334,8 @@ class SanaVideoScaling(ReciprocalStdScaling):
     r"""
     Sana-Video's statistics: its pipelines read them from the VAE they are given, `vae.config.latents_mean/std` for
     `AutoencoderKLWan` (the released checkpoints' VAE), in Wan's order (`x / (1 / std) + mean`, `(z - mean) * (1 /
-    std)`). Only that VAE is checked against the stock pipelines: another one raises a `TypeError`.
+    std)`). Only that VAE is checked against the stock pipelines: another one raises a `ValueError`, as a VAE without
+    the numbers a format reads does.
     """
 
     description = "`latents_mean`/`latents_std` in the Wan VAE's config"
@@ -344,7 +345,7 @@ class SanaVideoScaling(ReciprocalStdScaling):
         from diffusers import AutoencoderKLWan
 
         if not isinstance(vae, AutoencoderKLWan):
-            raise TypeError(
+            raise ValueError(
                 f"Sana-Video latents are checked with its Wan VAE (`AutoencoderKLWan`) only; this pipeline has a "
                 f"{type(vae).__name__}."
             )
