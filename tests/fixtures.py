@@ -903,6 +903,17 @@ def sd_inversion_components() -> dict:
     return {**components, "inverse_scheduler": inverse_scheduler, "caption_generator": None, "caption_processor": None}
 
 
+def ledits_components(xl: bool = False) -> dict:
+    """`LEditsPPPipelineStableDiffusion{,XL}` components with the multistep DPM-Solver these pipelines switch any
+    other scheduler to (SDXL: Playground v2.5's statistics in the VAE config, which these pipelines ignore)."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    components = sdxl_variant_components() if xl else sd_components()
+    config = components["scheduler"].config
+    scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="sde-dpmsolver++", solver_order=2)
+    return {**components, "scheduler": scheduler}
+
+
 def sd_latent_upscale_components() -> dict:
     """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
     that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""

@@ -155,7 +155,7 @@ _NOT_PROVEN = (
     ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
     HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
-    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
+    LongCatImageEditPipeline LongCatImagePipeline
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
@@ -193,6 +193,11 @@ _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusio
     StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
     StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
+PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
+PROVEN["LEditsPPPipelineStableDiffusionXL"] = (
+    image.STABLE_DIFFUSION_XL_FACTOR_ONLY,
+    "tests/formats/test_sd_variants.py",
+)
 
 
 def _proven_name(pipeline_class: type) -> str | None:

@@ -18,6 +18,7 @@ from fixtures import (
     PROMPT,
     diffusers_class,
     generator,
+    ledits_components,
     make_mask,
     make_pil_images,
     make_pipeline,
@@ -33,7 +34,7 @@ from fixtures import (
 )
 
 from diffusers_scaled import scaled
-from diffusers_scaled.formats import _table
+from diffusers_scaled.formats import _table, image
 
 
 HEIGHT, WIDTH = 32, 48  # not square, so that a height/width mix-up fails
@@ -181,3 +182,37 @@ def test_encode_latents_equals_stock_image_latents(name):
         latents = pipe.encode_latents(IMAGE, generator=generator(0))
     assert latents.std() > 0.1
     assert torch.equal(latents, expected)
+
+
+# LEDITS++ edits the latents of its own inversion (`invert`, then `__call__`), which encodes the posterior's mode.
+LEDITS = {
+    "LEditsPPPipelineStableDiffusion": (ledits_components, image.STABLE_DIFFUSION),
+    "LEditsPPPipelineStableDiffusionXL": (
+        functools.partial(ledits_components, xl=True),
+        image.STABLE_DIFFUSION_XL_FACTOR_ONLY,
+    ),
+}
+LEDITS_IMAGE = make_pil_images(1, (64, 32), seed=7)[0]  # its sides must be multiples of 32
+
+
+def ledits(pipe, output_type):
+    pipe.invert(image=LEDITS_IMAGE, source_prompt="", num_inversion_steps=2, skip=0.0, generator=generator(1))
+    # no intersection mask: its cross-attention maps are read at the resolution of SD's UNet, not the tiny one's
+    edit = {"editing_prompt": ["a cat"], "edit_warmup_steps": 0, "use_intersect_mask": False}
+    return pipe(**edit, generator=generator(0), output_type=output_type).images
+
+
+@pytest.mark.parametrize("name", sorted(LEDITS))
+def test_ledits_decode_and_encode_equal_stock(name):
+    stock_cls = diffusers_class(name)
+    factory, fmt = LEDITS[name]
+    components = factory()
+    stock, pipe = make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
+    assert pipe.latent_format is _table.PROVEN[name][0] is fmt
+    latents = ledits(pipe, "latent")
+    expected = ledits(stock, "np")
+    assert expected.shape == (1, 32, 64, 3) and expected.std() > 0.05
+    with torch.no_grad():
+        assert np.array_equal(pipe.decode_latents(latents), expected)
+        inversion_start, _ = stock.encode_image(LEDITS_IMAGE)
+        assert torch.equal(pipe.encode_latents(LEDITS_IMAGE, sample_mode="argmax"), inversion_start)
