@@ -880,12 +880,13 @@ def paint_by_example_components() -> dict:
     return {**sd_inpaint_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
 
 
-def sd_controlnet_xs_components() -> dict:
-    """`StableDiffusionControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers per
-    block (the adapter's blocks mirror 2)."""
+def controlnet_xs_components(xl: bool = False) -> dict:
+    """`StableDiffusion{,XL}ControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers
+    per block (the adapter's blocks mirror 2); SDXL: Playground v2.5's statistics in the VAE config, which the
+    pipeline ignores."""
     from diffusers import ControlNetXSAdapter
 
-    components = _with_unet(sd_components(), layers_per_block=2)
+    components = _with_unet(sdxl_variant_components() if xl else sd_components(), layers_per_block=2)
     torch.manual_seed(0)
     components["controlnet"] = ControlNetXSAdapter.from_unet(
         components["unet"], size_ratio=1, learn_time_embedding=True, conditioning_embedding_out_channels=(4, 8)

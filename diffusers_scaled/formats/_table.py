@@ -160,7 +160,7 @@ _NOT_PROVEN = (
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
     StableDiffusionGLIGENTextImagePipeline
-    StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
+    StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
     ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
@@ -194,9 +194,13 @@ _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusio
     StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
-PROVEN["LEditsPPPipelineStableDiffusionXL"] = (
-    image.STABLE_DIFFUSION_XL_FACTOR_ONLY,
-    "tests/formats/test_sd_variants.py",
+# SDXL pipelines among them that ignore the VAE's `latents_mean`/`latents_std`
+_SDXL_FACTOR_ONLY_VARIANTS = "LEditsPPPipelineStableDiffusionXL StableDiffusionXLControlNetXSPipeline"
+PROVEN.update(
+    dict.fromkeys(
+        _SDXL_FACTOR_ONLY_VARIANTS.split(),
+        (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_sd_variants.py"),
+    )
 )
 
 

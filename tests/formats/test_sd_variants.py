@@ -16,6 +16,7 @@ import pytest
 import torch
 from fixtures import (
     PROMPT,
+    controlnet_xs_components,
     diffusers_class,
     generator,
     ledits_components,
@@ -24,7 +25,6 @@ from fixtures import (
     make_pipeline,
     paint_by_example_components,
     sd_components,
-    sd_controlnet_xs_components,
     sd_depth2img_components,
     sd_gligen_components,
     sd_image_variation_components,
@@ -100,7 +100,12 @@ CASES = {
         {"image": IMAGE, "mask_image": MASK, "example_image": LOW_RES, "prompt": None},
         None,
     ),
-    "StableDiffusionControlNetXSPipeline": (sd_controlnet_xs_components, {"image": LOW_RES}, None),
+    "StableDiffusionControlNetXSPipeline": (controlnet_xs_components, {"image": LOW_RES}, None),
+    "StableDiffusionXLControlNetXSPipeline": (
+        functools.partial(controlnet_xs_components, xl=True),
+        {"image": LOW_RES},
+        None,
+    ),
     # Pix2Pix-Zero's edit direction: the difference of the mean embeddings of two sets of prompts
     "StableDiffusionPix2PixZeroPipeline": (
         sd_inversion_components,
