@@ -915,6 +915,37 @@ def ledits_components(xl: bool = False) -> dict:
     return {**components, "scheduler": scheduler}
 
 
+def stable_unclip_components(img2img: bool = False) -> dict:
+    """`StableUnCLIP{,Img2Img}Pipeline` components: a UNet conditioned on noised CLIP image embeddings (class
+    embedding of 2 x 32), their normalizer and noising scheduler; the image embeddings come from a CLIP image encoder
+    (img2img) or from a prior on CLIP text embeddings."""
+    from diffusers import DDPMScheduler, PriorTransformer
+    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
+
+    components = _with_unet(sd_components(), class_embed_type="projection", projection_class_embeddings_input_dim=64)
+    torch.manual_seed(0)
+    components["image_normalizer"] = StableUnCLIPImageNormalizer(embedding_dim=32)
+    components["image_noising_scheduler"] = DDPMScheduler(beta_schedule="squaredcos_cap_v2")
+    if img2img:
+        components["image_encoder"], components["feature_extractor"] = tiny_clip_vision()
+        return components
+    torch.manual_seed(0)
+    components["prior"] = PriorTransformer(
+        num_attention_heads=2, attention_head_dim=16, embedding_dim=32, num_layers=1
+    )
+    torch.manual_seed(0)
+    components["prior_text_encoder"] = CLIPTextModelWithProjection(_text_encoder_config(projection_dim=32))
+    components["prior_tokenizer"] = tiny_tokenizer()
+    components["prior_scheduler"] = DDPMScheduler(
+        variance_type="fixed_small_log",
+        prediction_type="sample",
+        clip_sample=True,
+        clip_sample_range=5.0,
+        beta_schedule="squaredcos_cap_v2",
+    )
+    return components
+
+
 def sd_latent_upscale_components() -> dict:
     """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
     that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""

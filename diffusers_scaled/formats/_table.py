@@ -160,7 +160,6 @@ _NOT_PROVEN = (
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
     StableDiffusionGLIGENTextImagePipeline
-    StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
     ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
@@ -191,7 +190,8 @@ _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusio
     StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
     StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
     StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
+    StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
 # SDXL pipelines among them that ignore the VAE's `latents_mean`/`latents_std`

@@ -31,6 +31,7 @@ from fixtures import (
     sd_inversion_components,
     sd_latent_upscale_components,
     sd_upscale_components,
+    stable_unclip_components,
 )
 
 from diffusers_scaled import scaled
@@ -101,6 +102,9 @@ CASES = {
         None,
     ),
     "StableDiffusionControlNetXSPipeline": (controlnet_xs_components, {"image": LOW_RES}, None),
+    # conditioned on CLIP image embeddings (of the image, or from a prior), never on VAE latents of an image
+    "StableUnCLIPImg2ImgPipeline": (functools.partial(stable_unclip_components, img2img=True), {"image": IMAGE}, None),
+    "StableUnCLIPPipeline": (stable_unclip_components, {"prior_num_inference_steps": 2}, None),
     "StableDiffusionXLControlNetXSPipeline": (
         functools.partial(controlnet_xs_components, xl=True),
         {"image": LOW_RES},
