@@ -1017,6 +1017,12 @@ def animatediff_components(controlnet: str | None = None, unet_in_channels: int 
     return components
 
 
+def animatediff_sdxl_components() -> dict:
+    """`AnimateDiffSDXLPipeline` components: the SDXL UNet (Playground v2.5's statistics in the VAE config, which this
+    pipeline ignores) and a motion adapter over it."""
+    return {**sdxl_variant_components(), "motion_adapter": tiny_motion_adapter(block_out_channels=(2, 4))}
+
+
 # The tiny 3-D UNets' shape (ModelScope's `UNet3DConditionModel`, `I2VGenXLUNet`).
 UNET_3D = {
     "block_out_channels": (4, 8),

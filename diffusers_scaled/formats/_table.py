@@ -103,7 +103,7 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
 
 _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
-    """AllegroPipeline AnimateDiffSDXLPipeline
+    """AllegroPipeline
     AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
