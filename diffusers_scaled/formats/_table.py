@@ -114,7 +114,7 @@ _VIDEO = (
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
     MotifVideoImage2VideoPipeline MotifVideoPipeline SanaImageToVideoPipeline SanaVideoPipeline
     SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline WanAnimatePipeline WanVACEPipeline""",
+    WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
@@ -194,8 +194,12 @@ _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusio
     StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
+# decodes its frames (a batch of images) with the deprecated `decode_latents`, as the T2I-Adapter pipeline
+PROVEN["TextToVideoZeroPipeline"] = (image.STABLE_DIFFUSION_T2I_ADAPTER, "tests/formats/test_sd_variants.py")
 # SDXL pipelines among them that ignore the VAE's `latents_mean`/`latents_std`
-_SDXL_FACTOR_ONLY_VARIANTS = "LEditsPPPipelineStableDiffusionXL StableDiffusionXLControlNetXSPipeline"
+_SDXL_FACTOR_ONLY_VARIANTS = (
+    "LEditsPPPipelineStableDiffusionXL StableDiffusionXLControlNetXSPipeline TextToVideoZeroSDXLPipeline"
+)
 PROVEN.update(
     dict.fromkeys(
         _SDXL_FACTOR_ONLY_VARIANTS.split(),

@@ -31,6 +31,7 @@ from fixtures import (
     sd_inversion_components,
     sd_latent_upscale_components,
     sd_upscale_components,
+    sdxl_variant_components,
     stable_unclip_components,
 )
 
@@ -44,6 +45,7 @@ MASK = make_mask((WIDTH, HEIGHT))
 IMG2IMG = {"image": IMAGE, "strength": 0.75}  # of 2 steps, 1 runs
 DEPTH = torch.rand(1, HEIGHT, WIDTH, generator=generator(5))  # the depth estimator's output, in pixels
 EMBEDS = torch.randn(4, 77, 32, generator=generator(6))
+TEXT2VIDEO_ZERO = {"num_inference_steps": 4, "t0": 1, "t1": 2, "video_length": 2}
 
 
 def paradigms_components():
@@ -105,6 +107,10 @@ CASES = {
     # conditioned on CLIP image embeddings (of the image, or from a prior), never on VAE latents of an image
     "StableUnCLIPImg2ImgPipeline": (functools.partial(stable_unclip_components, img2img=True), {"image": IMAGE}, None),
     "StableUnCLIPPipeline": (stable_unclip_components, {"prior_num_inference_steps": 2}, None),
+    # Text2Video-Zero: the frames are a batch of images (its motion field warps the latents of the first frame, from
+    # step `t1` back to `t0` of 4)
+    "TextToVideoZeroPipeline": (sd_components, TEXT2VIDEO_ZERO, None),
+    "TextToVideoZeroSDXLPipeline": (sdxl_variant_components, TEXT2VIDEO_ZERO, None),
     "StableDiffusionXLControlNetXSPipeline": (
         functools.partial(controlnet_xs_components, xl=True),
         {"image": LOW_RES},
