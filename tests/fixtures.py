@@ -824,6 +824,24 @@ def sd_gligen_components() -> dict:
     return _with_unet(sd_components(), attention_type="gated")
 
 
+def sd_gligen_text_image_components() -> dict:
+    """`StableDiffusionGLIGENTextImagePipeline` components: a UNet with gated self-attention over text and image
+    groundings, a CLIP image encoder, its processor with the tokenizer, and the image-embedding projection."""
+    from diffusers.pipelines.stable_diffusion import CLIPImageProjection
+    from transformers import CLIPProcessor
+
+    components = _with_unet(sd_components(), attention_type="gated-text-image")
+    image_encoder, image_processor = tiny_clip_vision()
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tiny_tokenizer())
+    torch.manual_seed(0)
+    return {
+        **components,
+        "image_encoder": image_encoder,
+        "processor": processor,
+        "image_project": CLIPImageProjection(32),
+    }
+
+
 def sd_depth2img_components() -> dict:
     """`StableDiffusionDepth2ImgPipeline` components: a UNet that takes latents and the depth map (4 + 1 channels), no
     depth estimator (the tests pass `depth_map`)."""

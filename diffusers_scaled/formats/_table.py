@@ -159,7 +159,6 @@ _NOT_PROVEN = (
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    StableDiffusionGLIGENTextImagePipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
     ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
@@ -188,10 +187,10 @@ PROVEN.update(sd_video.SD_VIDEO_PROVEN)
 _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
     StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
-    StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
-    StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
-    StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline"""
+    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
+    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
+    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPix2PixZeroPipeline
+    StableDiffusionSAGPipeline StableDiffusionUpscalePipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
 # decodes its frames (a batch of images) with the deprecated `decode_latents`, as the T2I-Adapter pipeline

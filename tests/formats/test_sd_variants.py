@@ -27,6 +27,7 @@ from fixtures import (
     sd_components,
     sd_depth2img_components,
     sd_gligen_components,
+    sd_gligen_text_image_components,
     sd_image_variation_components,
     sd_inversion_components,
     sd_latent_upscale_components,
@@ -87,6 +88,16 @@ CASES = {
     "StableDiffusionGLIGENPipeline": (
         sd_gligen_components,
         {"gligen_phrases": ["a cat"], "gligen_boxes": [[0.1, 0.2, 0.6, 0.9]], "gligen_scheduled_sampling_beta": 1.0},
+        None,
+    ),
+    "StableDiffusionGLIGENTextImagePipeline": (
+        sd_gligen_text_image_components,
+        {
+            "gligen_phrases": ["a cat", None],
+            "gligen_images": [None, LOW_RES],
+            "gligen_boxes": [[0.1, 0.1, 0.5, 0.9], [0.5, 0.2, 0.9, 0.8]],
+            "gligen_scheduled_sampling_beta": 1.0,
+        },
         None,
     ),
     "StableDiffusionDepth2ImgPipeline": (sd_depth2img_components, {**IMG2IMG, "depth_map": DEPTH}, "prepare_latents"),
