@@ -687,6 +687,51 @@ def cogview4_components() -> dict:
     return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
 
 
+# --- more image families of issue 13 (HiDream, HunyuanImage 2.1 and its refiner, ...) ------------------------------
+# Configs after diffusers' fast tests (tests/pipelines/{hidream_image,hunyuan_image_21}), smaller where only the plumbing
+# matters; no text encoders (the tests pass prompt embeddings).
+
+
+def hidream_components() -> dict:
+    """`HiDreamImagePipeline` components: Flux's kind of AutoencoderKL (a `scaling_factor` and a `shift_factor`), no
+    CLIP / T5 / Llama encoders. Its `__call__` generates at an area of `(default_sample_size * vae_scale_factor) ** 2`
+    pixels whatever the call's height and width (it rescales them): set `default_sample_size` on the pipeline to keep
+    a test small."""
+    from diffusers import HiDreamImageTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = HiDreamImageTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_channels=[32, 16],  # T5, Llama
+        text_emb_dim=32,
+        num_routed_experts=2,
+        num_activated_experts=1,
+        axes_dims_rope=(4, 2, 2),
+        max_resolution=(32, 32),
+        llama_layers=(0, 1),
+    ).eval()
+    components = _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611, shift_factor=0.1159))
+    others = ("text_encoder_2", "tokenizer_2", "text_encoder_3", "tokenizer_3", "text_encoder_4", "tokenizer_4")
+    return {**components, **dict.fromkeys(others)}
+
+
+def hidream_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """T5 and Llama embeddings (the Llama ones stacked per layer) and the pooled CLIP embeddings for
+    `hidream_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds_t5": torch.randn(batch_size, 8, 32, generator=g),
+        "prompt_embeds_llama3": torch.randn(2, batch_size, 8, 16, generator=g),
+        "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
+    }
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 

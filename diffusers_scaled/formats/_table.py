@@ -99,6 +99,7 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaPAGPipeline": (image.SANA, "tests/formats/test_image_variants.py"),
     "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
     "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
+    "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -149,7 +150,7 @@ _NOT_PROVEN = (
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
     CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
-    ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
+    ErnieImagePipeline GlmImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
     HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline

@@ -25,6 +25,7 @@ __all__ = [
     "CHROMA",
     "LUMINA2",
     "COGVIEW4",
+    "HIDREAM",
 ]
 
 
@@ -124,4 +125,8 @@ LUMINA2 = LatentFormat(
 COGVIEW4 = LatentFormat(
     name="CogView4",
     formula="`f * z`",
+)
+HIDREAM = LatentFormat(
+    name="HiDream",
+    formula="`(z - shift) * f`",
 )

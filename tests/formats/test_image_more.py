@@ -1,0 +1,100 @@
+"""More image families against their stock `__call__` (issue 13): HiDream, HunyuanImage 2.1 and its refiner, and
+variants of the Qwen-Image, Z-Image, Sana and CogView families.
+
+`scaled(X)` decodes what X returns with `output_type="latent"` into what it returns with `output_type="np"` and `"pt"`
+on the same seed, bitwise; for the image-conditioned pipelines, `encode_latents` equals the clean latents the stock
+pipeline encodes before it adds noise. One table: pipeline class name -> case; each pipeline is built once per module.
+Every VAE has non-trivial statistics (a factor that is not 1, a shift, per-channel means), so a wrong formula shows.
+Float32 on CPU: bitwise.
+"""
+
+import inspect
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Callable
+
+import diffusers
+import pytest
+import torch
+from _compare import assert_images_equal
+from fixtures import generator, hidream_components, hidream_prompt_embeds
+
+from diffusers_scaled import scaled
+from diffusers_scaled.formats import _table
+
+
+HEIGHT, WIDTH = 32, 48  # not square, so that a height/width mix-up fails
+
+
+@dataclass(frozen=True)
+class Case:
+    components: Callable[[], dict]
+    inputs: dict  # call inputs beyond size, steps and generator
+    # "vae_image": `encode_latents` equals the stock `_encode_vae_image` of the preprocessed image; None: the pipeline
+    # encodes no image into its denoiser latents
+    encode: str | None = None
+    attributes: dict = field(default_factory=dict)  # set on both pipelines after construction
+
+
+CASES = {
+    # HiDream generates at an area of (default_sample_size * vae_scale_factor) ** 2 pixels whatever the call asks
+    # (it rescales height and width): 16 keeps it about 32x32.
+    "HiDreamImagePipeline": Case(
+        hidream_components,
+        {"prompt": None, "guidance_scale": 1.0, **hidream_prompt_embeds()},
+        attributes={"default_sample_size": 16},
+    ),
+}
+
+
+def stock_class(name):
+    if not hasattr(diffusers, name):
+        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
+    return getattr(diffusers, name)
+
+
+@cache
+def pipelines(name):
+    """(stock pipeline, scaled pipeline), sharing one set of components, built once per module."""
+    stock_cls, case = stock_class(name), CASES[name]
+    components = case.components()
+    built = []
+    for pipeline_class in (stock_cls, scaled(stock_cls)):
+        accepted = inspect.signature(pipeline_class.__init__).parameters
+        pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
+        pipe.set_progress_bar_config(disable=True)
+        for key, value in case.attributes.items():
+            setattr(pipe, key, value)
+        built.append(pipe)
+    return tuple(built)
+
+
+def call(pipe, name, output_type, g=None, **overrides):
+    kwargs = {"num_inference_steps": 2, "height": HEIGHT, "width": WIDTH, **CASES[name].inputs, **overrides}
+    return pipe(**kwargs, generator=generator(0) if g is None else g, output_type=output_type).images
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_decode_latents_equals_stock_call(name):
+    stock, pipe = pipelines(name)
+    assert pipe.latent_format is _table.PROVEN[name][0]
+    latents = call(pipe, name, "latent")
+    size = {"height": HEIGHT, "width": WIDTH} if pipe.latent_format.packs else {}
+    for output_type in ("np", "pt"):
+        expected = call(stock, name, output_type)
+        with torch.no_grad():
+            decoded = pipe.decode_latents(latents, output_type=output_type, **size)
+        assert_images_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case.encode == "vae_image"))
+def test_encode_latents_equals_stock_vae_image_encoding(name):
+    # The stock conditioned pipeline's own encoding of its image (`_encode_vae_image`, before any noise).
+    stock, pipe = pipelines(name)
+    image = CASES[name].inputs["image"]
+    pixels = stock.image_processor.preprocess(image, height=HEIGHT, width=WIDTH)
+    if pipe.latent_format.frame_axis:
+        pixels = pixels.unsqueeze(2)  # one frame of a video VAE
+    with torch.no_grad():
+        expected = stock._encode_vae_image(pixels, generator=generator(0))
+        assert torch.equal(pipe.encode_latents(image, generator=generator(0)), expected)
