@@ -732,6 +732,73 @@ def hidream_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     }
 
 
+# The transformer shape both HunyuanImage 2.1 pipelines share.
+_HUNYUAN_IMAGE_TRANSFORMER = {
+    "num_attention_heads": 2,
+    "attention_head_dim": 8,
+    "num_layers": 1,
+    "num_single_layers": 1,
+    "num_refiner_layers": 1,
+    "text_embed_dim": 32,
+}
+
+
+def hunyuan_image_components(refiner: bool = False) -> dict:
+    """`HunyuanImagePipeline` components (with `refiner`, `HunyuanImageRefinerPipeline`'s): the HunyuanImage 2.1 VAE
+    (`AutoencoderKLHunyuanImage`, 32x compression in the real model, 4x here) or the refiner's 5-D one, each with a
+    `scaling_factor` that is not 1; no Qwen2.5-VL / ByT5 encoders, no guiders (the pipeline then guides with none)."""
+    from diffusers import AutoencoderKLHunyuanImage, AutoencoderKLHunyuanImageRefiner, HunyuanImageTransformer2DModel
+
+    shape = {"block_out_channels": (32, 32, 32), "layers_per_block": 1, "spatial_compression_ratio": 4}
+    torch.manual_seed(0)
+    if refiner:  # the refiner's transformer takes the noisy and the image latents, each 2 x 4 folded channels
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=16,
+            out_channels=8,
+            patch_size=(1, 1, 1),
+            rope_axes_dim=(4, 2, 2),
+            guidance_embeds=True,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImageRefiner(
+            latent_channels=4, temporal_compression_ratio=2, scaling_factor=0.7, **shape
+        )
+    else:
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=4,
+            out_channels=4,
+            patch_size=(1, 1),
+            rope_axes_dim=(4, 4),
+            text_embed_2_dim=32,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImage(
+            in_channels=3, out_channels=3, latent_channels=4, scaling_factor=0.476986, sample_size=32, **shape
+        )
+    components = {
+        **_without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0)),
+        "guider": None,
+    }
+    return components if refiner else {**components, "text_encoder_2": None, "tokenizer_2": None, "ocr_guider": None}
+
+
+def hunyuan_image_prompt_embeds(refiner: bool = False, seed: int = 0) -> dict:
+    """Qwen2.5-VL embeddings and mask (and for the base pipeline, ByT5 glyph embeddings and mask) for
+    `hunyuan_image_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {
+        "prompt_embeds": torch.randn(1, 8, 32, generator=g),
+        "prompt_embeds_mask": torch.ones(1, 8, dtype=torch.long),
+    }
+    if not refiner:
+        embeds.update(
+            prompt_embeds_2=torch.randn(1, 8, 32, generator=g), prompt_embeds_mask_2=torch.ones(1, 8, dtype=torch.long)
+        )
+    return embeds
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 

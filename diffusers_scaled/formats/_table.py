@@ -100,6 +100,8 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
     "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
     "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
+    "HunyuanImagePipeline": (image.HUNYUAN_IMAGE, "tests/formats/test_image_more.py"),
+    "HunyuanImageRefinerPipeline": (image.HUNYUAN_IMAGE_REFINER, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -151,7 +153,7 @@ _NOT_PROVEN = (
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
     CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
     ErnieImagePipeline GlmImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
-    HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
+    HunyuanDiTPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline

@@ -10,28 +10,37 @@ Float32 on CPU: bitwise.
 
 import inspect
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Callable
 
 import diffusers
 import pytest
 import torch
 from _compare import assert_images_equal
-from fixtures import generator, hidream_components, hidream_prompt_embeds
+from fixtures import (
+    generator,
+    hidream_components,
+    hidream_prompt_embeds,
+    hunyuan_image_components,
+    hunyuan_image_prompt_embeds,
+    make_pil_images,
+)
 
 from diffusers_scaled import scaled
 from diffusers_scaled.formats import _table
 
 
 HEIGHT, WIDTH = 32, 48  # not square, so that a height/width mix-up fails
+(IMAGE,) = make_pil_images(1, (WIDTH, HEIGHT), seed=3)
 
 
 @dataclass(frozen=True)
 class Case:
     components: Callable[[], dict]
     inputs: dict  # call inputs beyond size, steps and generator
-    # "vae_image": `encode_latents` equals the stock `_encode_vae_image` of the preprocessed image; None: the pipeline
-    # encodes no image into its denoiser latents
+    # "vae_image": `encode_latents` equals the stock `_encode_vae_image` of the preprocessed image; "img2img": also,
+    # the stock call given our latents as its `image` (and the generator our encoding advanced) reproduces its call
+    # from pixels; None: the pipeline encodes no image into its denoiser latents
     encode: str | None = None
     attributes: dict = field(default_factory=dict)  # set on both pipelines after construction
 
@@ -43,6 +52,12 @@ CASES = {
         hidream_components,
         {"prompt": None, "guidance_scale": 1.0, **hidream_prompt_embeds()},
         attributes={"default_sample_size": 16},
+    ),
+    "HunyuanImagePipeline": Case(hunyuan_image_components, hunyuan_image_prompt_embeds()),
+    "HunyuanImageRefinerPipeline": Case(
+        partial(hunyuan_image_components, refiner=True),
+        {"image": IMAGE, **hunyuan_image_prompt_embeds(refiner=True)},
+        encode="img2img",
     ),
 }
 
@@ -87,7 +102,7 @@ def test_decode_latents_equals_stock_call(name):
         assert_images_equal(decoded, expected)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case.encode == "vae_image"))
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case.encode))
 def test_encode_latents_equals_stock_vae_image_encoding(name):
     # The stock conditioned pipeline's own encoding of its image (`_encode_vae_image`, before any noise).
     stock, pipe = pipelines(name)
@@ -98,3 +113,14 @@ def test_encode_latents_equals_stock_vae_image_encoding(name):
     with torch.no_grad():
         expected = stock._encode_vae_image(pixels, generator=generator(0))
         assert torch.equal(pipe.encode_latents(image, generator=generator(0)), expected)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, case in CASES.items() if case.encode == "img2img"))
+def test_encode_latents_reproduces_the_stock_call_from_pixels(name):
+    # These pipelines pass a latent-channel tensor given as `image` through as their clean image latents.
+    stock, pipe = pipelines(name)
+    expected = call(stock, name, "np")
+    g = generator(0)
+    with torch.no_grad():
+        latents = pipe.encode_latents(CASES[name].inputs["image"], generator=g)
+    assert_images_equal(call(stock, name, "np", g=g, image=latents), expected)
