@@ -799,6 +799,38 @@ def hunyuan_image_prompt_embeds(refiner: bool = False, seed: int = 0) -> dict:
     return embeds
 
 
+def qwenimage_controlnet(extra_condition_channels: int = 0):
+    """A `QwenImageControlNetModel` shaped like `qwenimage_components()`' transformer; the inpainting pipeline's takes
+    the mask as 4 extra packed channels."""
+    from diffusers import QwenImageControlNetModel
+
+    config = qwenimage_components()["transformer"].config
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "attention_head_dim", "num_attention_heads")
+    shape += ("joint_attention_dim", "axes_dims_rope")
+    torch.manual_seed(0)
+    return QwenImageControlNetModel(
+        extra_condition_channels=extra_condition_channels, **{key: config[key] for key in shape}
+    )
+
+
+def z_image_controlnet(control_in_dim: int = 16):
+    """A `ZImageControlNetModel` shaped like `z_image_components()`' transformer (the pipelines attach the
+    transformer's shared layers); the inpainting pipeline's control is the control image's latents, the mask and the
+    masked image's latents (33 channels)."""
+    from diffusers import ZImageControlNetModel
+
+    torch.manual_seed(0)
+    return ZImageControlNetModel(
+        control_layers_places=[0],
+        control_refiner_layers_places=[0],
+        control_in_dim=control_in_dim,
+        dim=32,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+    )
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 

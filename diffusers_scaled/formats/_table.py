@@ -102,6 +102,12 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
     "HunyuanImagePipeline": (image.HUNYUAN_IMAGE, "tests/formats/test_image_more.py"),
     "HunyuanImageRefinerPipeline": (image.HUNYUAN_IMAGE_REFINER, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditPlusPipeline": (image.QWEN_IMAGE_EDIT, "tests/formats/test_image_more.py"),
+    "ZImageControlNetPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "ZImageControlNetInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -157,8 +163,8 @@ _NOT_PROVEN = (
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
-    QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
-    QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
+    QwenImage21Pipeline
+    QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
     StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
     StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
@@ -168,7 +174,7 @@ _NOT_PROVEN = (
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
-    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
+    ZImageOmniPipeline""",
 )
 
 # pipeline class name -> why `scaled()` refuses it
