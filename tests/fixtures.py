@@ -831,6 +831,40 @@ def z_image_controlnet(control_in_dim: int = 16):
     )
 
 
+def sana_sprint_components() -> dict:
+    """`SanaSprintPipeline` components: `sana_components()` with a guidance-embedding, QK-normalized transformer and
+    the SCM scheduler (whose `sigma_data` the pipeline divides out before it returns latents)."""
+    from diffusers import SanaTransformer2DModel, SCMScheduler
+
+    components = sana_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    config.update(guidance_embeds=True, qk_norm="rms_norm_across_heads")
+    return {**components, "transformer": SanaTransformer2DModel.from_config(config), "scheduler": SCMScheduler()}
+
+
+def sana_controlnet():
+    """A `SanaControlNetModel` shaped like `sana_components()`' transformer."""
+    from diffusers import SanaControlNetModel
+
+    config = sana_components()["transformer"].config
+    shape = ("in_channels", "out_channels", "num_attention_heads", "attention_head_dim", "num_layers")
+    shape += ("num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim", "caption_channels")
+    torch.manual_seed(0)
+    return SanaControlNetModel(sample_size=32, **{key: config[key] for key in shape})
+
+
+def cogview4_control_components() -> dict:
+    """`CogView4ControlPipeline` components: `cogview4_components()` with a transformer that takes the noisy latents
+    and the control image's latents (8 channels)."""
+    from diffusers import CogView4Transformer2DModel
+
+    components = cogview4_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    return {**components, "transformer": CogView4Transformer2DModel.from_config({**config, "in_channels": 8})}
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 

@@ -108,6 +108,9 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "QwenImageEditPlusPipeline": (image.QWEN_IMAGE_EDIT, "tests/formats/test_image_more.py"),
     "ZImageControlNetPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
     "ZImageControlNetInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "SanaSprintPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "SanaControlNetPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "CogView4ControlPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -157,14 +160,14 @@ _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
+    CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
     ErnieImagePipeline GlmImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
     HunyuanDiTPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
     LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
     QwenImage21Pipeline
-    QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
+    QwenImageLayeredPipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
     StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
     StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline

@@ -1,5 +1,5 @@
 """More image families against their stock `__call__` (issue 13): HiDream, HunyuanImage 2.1 and its refiner, and
-variants of the Qwen-Image and Z-Image families (ControlNet, edit-plus, edit-inpaint).
+variants of the Qwen-Image, Z-Image, Sana and CogView4 families (ControlNet, control, edit-plus, edit-inpaint, Sprint).
 
 `scaled(X)` decodes what X returns with `output_type="latent"` into what it returns with `output_type="np"` (and
 `"pt"` for the new formats) on the same seed, bitwise; for the image-conditioned pipelines, `encode_latents` equals the
@@ -18,6 +18,7 @@ import pytest
 import torch
 from _compare import assert_images_equal
 from fixtures import (
+    cogview4_control_components,
     generator,
     hidream_components,
     hidream_prompt_embeds,
@@ -28,6 +29,11 @@ from fixtures import (
     qwenimage_components,
     qwenimage_controlnet,
     qwenimage_prompt_embeds,
+    sana_components,
+    sana_controlnet,
+    sana_prompt_embeds,
+    sana_sprint_components,
+    text_embeds,
     z_image_components,
     z_image_controlnet,
     z_image_prompt_embeds,
@@ -42,6 +48,8 @@ IMAGE, CONTROL = make_pil_images(2, (WIDTH, HEIGHT), seed=3)
 MASK = make_mask((WIDTH, HEIGHT))
 QWEN = {"prompt": None, "true_cfg_scale": 1.0, **qwenimage_prompt_embeds()}
 Z_IMAGE = {"prompt": None, "guidance_scale": 0.0, **z_image_prompt_embeds()}
+# (resolution binning, these pipelines' default, is the Sana code checked in tests/formats/test_image_families.py)
+SANA = {"prompt": None, "use_resolution_binning": False, "width": 64, **sana_prompt_embeds()}  # multiples of 32
 
 
 def with_controlnet(components, controlnet):
@@ -100,6 +108,13 @@ CASES = {
     "ZImageControlNetInpaintPipeline": Case(
         with_controlnet(z_image_components, partial(z_image_controlnet, control_in_dim=33)),
         {**Z_IMAGE, "control_image": CONTROL, "image": IMAGE, "mask_image": MASK},
+    ),
+    "SanaSprintPipeline": Case(sana_sprint_components, SANA),
+    "SanaControlNetPipeline": Case(
+        with_controlnet(sana_components, sana_controlnet), {**SANA, "guidance_scale": 1.0, "control_image": CONTROL}
+    ),
+    "CogView4ControlPipeline": Case(
+        cogview4_control_components, {"guidance_scale": 1.0, "control_image": CONTROL, **text_embeds(1, 16, 32, None)}
     ),
 }
 
