@@ -865,6 +865,105 @@ def cogview4_control_components() -> dict:
     return {**components, "transformer": CogView4Transformer2DModel.from_config({**config, "in_channels": 8})}
 
 
+# AuraFlow, Lumina-Next and HunyuanDiT decode with the SDXL VAE's `scaling_factor` alone: their VAEs carry Playground
+# v2.5's per-channel statistics (`PLAYGROUND_STATISTICS`, below), which a format applying them would not ignore.
+
+
+def auraflow_components() -> dict:
+    """`AuraFlowPipeline` components, no UMT5 encoder: pass `text_embeds(1, 8, 32)`."""
+    from diffusers import AuraFlowTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = AuraFlowTransformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_mmdit_layers=1,
+        num_single_dit_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_projection_dim=16,
+        joint_attention_dim=32,
+        out_channels=4,
+        pos_embed_max_size=256,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def lumina_components() -> dict:
+    """`LuminaPipeline` (Lumina-Next) components, no Gemma encoder: pass `text_embeds(1, 8, 8)`."""
+    from diffusers import LuminaNextDiT2DModel
+
+    torch.manual_seed(0)
+    transformer = LuminaNextDiT2DModel(
+        sample_size=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_attention_heads=1,
+        num_kv_heads=1,
+        multiple_of=16,
+        cross_attention_dim=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def cogview3plus_components() -> dict:
+    """`CogView3PlusPipeline` components: an AutoencoderKL with a `scaling_factor` only, no T5 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import CogVideoXDDIMScheduler, CogView3PlusTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = CogView3PlusTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=4,
+        num_attention_heads=2,
+        out_channels=4,
+        text_embed_dim=32,
+        time_embed_dim=8,
+        condition_dim=2,
+        pos_embed_max_size=16,
+        sample_size=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), CogVideoXDDIMScheduler())
+
+
+def hunyuan_dit_components(controlnet: bool = False) -> dict:
+    """`HunyuanDiTPipeline` / `HunyuanDiTPAGPipeline` components (with `controlnet`, `HunyuanDiTControlNetPipeline`'s),
+    no BERT / T5 encoders (pass `hunyuan_dit_prompt_embeds()`). Its `__call__` sizes the rotary embeddings for SD's
+    8x VAE: the VAE here has four blocks."""
+    from diffusers import DDPMScheduler, HunyuanDiT2DControlNetModel, HunyuanDiT2DModel
+
+    shape = {"sample_size": 16, "patch_size": 2, "attention_head_dim": 8, "num_attention_heads": 3, "in_channels": 4}
+    shape.update(cross_attention_dim=32, cross_attention_dim_t5=32, pooled_projection_dim=16, hidden_size=24)
+    shape.update(text_len=8, text_len_t5=8)
+    torch.manual_seed(0)
+    transformer = HunyuanDiT2DModel(num_layers=2, **shape)
+    blocks = {"down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4}
+    vae = tiny_vae_kl(block_out_channels=[4, 4, 4, 4], **blocks, **PLAYGROUND_STATISTICS)
+    components = _without_text_encoder(transformer, vae, DDPMScheduler())
+    components.update(text_encoder_2=None, tokenizer_2=None, safety_checker=None, feature_extractor=None)
+    if controlnet:
+        torch.manual_seed(0)
+        components["controlnet"] = HunyuanDiT2DControlNetModel(transformer_num_layers=2, **shape)
+    return {**components, "requires_safety_checker": False}
+
+
+def hunyuan_dit_prompt_embeds(negative: bool = False) -> dict:
+    """BERT and T5 embeddings with their masks for `hunyuan_dit_components()` pipelines; with `negative`, the negative
+    ones too (for classifier-free guidance)."""
+    embeds = {}
+    for prefix, seed in (("", 0), ("negative_", 2))[: 2 if negative else 1]:
+        for suffix, offset in (("", 0), ("_2", 1)):
+            pair = text_embeds(1, 8, 32, seed=seed + offset)
+            embeds[f"{prefix}prompt_embeds{suffix}"] = pair["prompt_embeds"]
+            embeds[f"{prefix}prompt_attention_mask{suffix}"] = pair["prompt_attention_mask"]
+    return embeds
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 

@@ -111,6 +111,12 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaSprintPipeline": (image.SANA, "tests/formats/test_image_more.py"),
     "SanaControlNetPipeline": (image.SANA, "tests/formats/test_image_more.py"),
     "CogView4ControlPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "CogView3PlusPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "AuraFlowPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "LuminaPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTControlNetPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -158,14 +164,14 @@ _RAW_LATENT_OUTPUT = (
 )
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
+    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline BlipDiffusionControlNetPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
     CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
-    ErnieImagePipeline GlmImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
-    HunyuanDiTPipeline Ideogram4Pipeline JoyImageEditPipeline
+    ErnieImagePipeline GlmImagePipeline
+    Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
+    NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
     QwenImage21Pipeline
     QwenImageLayeredPipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
