@@ -865,6 +865,19 @@ def cogview4_control_components() -> dict:
     return {**components, "transformer": CogView4Transformer2DModel.from_config({**config, "in_channels": 8})}
 
 
+def ovis_image_components() -> dict:
+    """`OvisImagePipeline` components: a Flux-shaped transformer and Flux's kind of VAE, no Qwen3 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import OvisImageTransformer2DModel
+
+    config = flux_components()["transformer"].config
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "num_single_layers", "attention_head_dim")
+    shape += ("num_attention_heads", "joint_attention_dim", "axes_dims_rope")
+    torch.manual_seed(0)
+    transformer = OvisImageTransformer2DModel(**{key: config[key] for key in shape})
+    return _without_text_encoder(transformer, tiny_vae_shifted())
+
+
 # AuraFlow, Lumina-Next and HunyuanDiT decode with the SDXL VAE's `scaling_factor` alone: their VAEs carry Playground
 # v2.5's per-channel statistics (`PLAYGROUND_STATISTICS`, below), which a format applying them would not ignore.
 

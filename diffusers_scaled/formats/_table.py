@@ -117,6 +117,7 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "HunyuanDiTPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
     "HunyuanDiTPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
     "HunyuanDiTControlNetPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "OvisImagePipeline": (image.FLUX, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -152,6 +153,12 @@ _UNTESTABLE_OFFLINE = (
     "text encoder, whose tokenizer cannot be built offline",
     "KolorsImg2ImgPipeline",
 )
+_PROMPT_REQUIRED = (
+    "an image pipeline no test can run offline: its `__call__` fails given `prompt_embeds` without a `prompt` "
+    "(`encode_prompt` takes `len(prompt)`) and refuses both, so it needs its Qwen2.5-VL tokenizer, which cannot be "
+    "built offline",
+    "LongCatImagePipeline",
+)
 _INCONSISTENT = (
     "its own decode does not invert its own encoding: it decodes `vae.decode(latents / f)`, leaving out the "
     "`shift_factor` its `_encode_vae_image` subtracts; an exact `decode_latents` would copy that mistake",
@@ -162,16 +169,21 @@ _RAW_LATENT_OUTPUT = (
     "conditions are encoded normalized and patchified: no one latent format is both",
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
+_NO_LATENT_OUTPUT = (
+    'its `__call__` has no `output_type="latent"`: it always decodes (`1 / f * latents`) and post-processes with its '
+    "own code, without an `image_processor`, so no test can feed `decode_latents` the latents the pipeline made",
+    "DiTPipeline",
+)
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
     """AltDiffusionImg2ImgPipeline AltDiffusionPipeline BlipDiffusionControlNetPipeline
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
-    CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
+    CycleDiffusionPipeline DreamLiteMobilePipeline DreamLitePipeline
     ErnieImagePipeline GlmImagePipeline
     Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
-    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
+    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline
+    NucleusMoEImagePipeline OmniGenPipeline PRXPipeline PaintByExamplePipeline
     QwenImage21Pipeline
     QwenImageLayeredPipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
@@ -194,8 +206,10 @@ REFUSED: dict[str, str] = {
         _AUDIO,
         _NOT_IMAGES,
         _UNTESTABLE_OFFLINE,
+        _PROMPT_REQUIRED,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
+        _NO_LATENT_OUTPUT,
         _NOT_PROVEN,
     )
     for name in names.split()

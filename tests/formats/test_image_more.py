@@ -1,7 +1,7 @@
 """More image families against their stock `__call__` (issue 13): HiDream, HunyuanImage 2.1 and its refiner, and
 variants of the Qwen-Image, Z-Image, Sana and CogView4 families (ControlNet, control, edit-plus, edit-inpaint, Sprint);
 CogView3-Plus (CogView4's `f * z`); AuraFlow, Lumina-Next and HunyuanDiT (+ PAG, ControlNet), whose SDXL VAE they scale
-by its factor alone (`STABLE_DIFFUSION_XL_FACTOR_ONLY`).
+by its factor alone (`STABLE_DIFFUSION_XL_FACTOR_ONLY`); Ovis-Image (Flux.1's format).
 
 `scaled(X)` decodes what X returns with `output_type="latent"` into what it returns with `output_type="np"` (and
 `"pt"` for the new formats) on the same seed, bitwise; for the image-conditioned pipelines, `encode_latents` equals the
@@ -33,6 +33,7 @@ from fixtures import (
     lumina_components,
     make_mask,
     make_pil_images,
+    ovis_image_components,
     qwenimage_components,
     qwenimage_controlnet,
     qwenimage_prompt_embeds,
@@ -137,6 +138,7 @@ CASES = {
         partial(hunyuan_dit_components, controlnet=True),
         {**HUNYUAN_DIT, "guidance_scale": 1.0, "control_image": CONTROL},
     ),
+    "OvisImagePipeline": Case(ovis_image_components, {"guidance_scale": 1.0, **text_embeds(1, 8, 32, None)}),
 }
 
 
