@@ -804,13 +804,10 @@ def qwenimage_controlnet(extra_condition_channels: int = 0):
     the mask as 4 extra packed channels."""
     from diffusers import QwenImageControlNetModel
 
-    config = qwenimage_components()["transformer"].config
     shape = ("patch_size", "in_channels", "out_channels", "num_layers", "attention_head_dim", "num_attention_heads")
     shape += ("joint_attention_dim", "axes_dims_rope")
-    torch.manual_seed(0)
-    return QwenImageControlNetModel(
-        extra_condition_channels=extra_condition_channels, **{key: config[key] for key in shape}
-    )
+    transformer = qwenimage_components()["transformer"]
+    return shaped_like(QwenImageControlNetModel, transformer, shape, extra_condition_channels=extra_condition_channels)
 
 
 def z_image_controlnet(control_in_dim: int = 16):
@@ -847,11 +844,9 @@ def sana_controlnet():
     """A `SanaControlNetModel` shaped like `sana_components()`' transformer."""
     from diffusers import SanaControlNetModel
 
-    config = sana_components()["transformer"].config
     shape = ("in_channels", "out_channels", "num_attention_heads", "attention_head_dim", "num_layers")
     shape += ("num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim", "caption_channels")
-    torch.manual_seed(0)
-    return SanaControlNetModel(sample_size=32, **{key: config[key] for key in shape})
+    return shaped_like(SanaControlNetModel, sana_components()["transformer"], shape, sample_size=32)
 
 
 def cogview4_control_components() -> dict:
@@ -870,11 +865,9 @@ def ovis_image_components() -> dict:
     `text_embeds(1, 8, 32, None)`)."""
     from diffusers import OvisImageTransformer2DModel
 
-    config = flux_components()["transformer"].config
     shape = ("patch_size", "in_channels", "out_channels", "num_layers", "num_single_layers", "attention_head_dim")
     shape += ("num_attention_heads", "joint_attention_dim", "axes_dims_rope")
-    torch.manual_seed(0)
-    transformer = OvisImageTransformer2DModel(**{key: config[key] for key in shape})
+    transformer = shaped_like(OvisImageTransformer2DModel, flux_components()["transformer"], shape)
     return _without_text_encoder(transformer, tiny_vae_shifted())
 
 
@@ -1112,11 +1105,9 @@ def flux_controlnet():
     packed latents)."""
     from diffusers import FluxControlNetModel
 
-    config = flux_components()["transformer"].config
     shape = ("patch_size", "num_layers", "num_single_layers", "attention_head_dim", "num_attention_heads")
     shape += ("joint_attention_dim", "pooled_projection_dim", "axes_dims_rope")
-    torch.manual_seed(0)
-    return FluxControlNetModel(in_channels=16, **{key: config[key] for key in shape})
+    return shaped_like(FluxControlNetModel, flux_components()["transformer"], shape, in_channels=16)
 
 
 def sd3_controlnet(extra_conditioning_channels: int = 0):
@@ -1124,13 +1115,17 @@ def sd3_controlnet(extra_conditioning_channels: int = 0):
     as 1 extra channel."""
     from diffusers import SD3ControlNetModel
 
-    config = sd3_components()["transformer"].config
     shape = ("sample_size", "patch_size", "in_channels", "num_layers", "attention_head_dim", "num_attention_heads")
     shape += ("caption_projection_dim", "joint_attention_dim", "pooled_projection_dim", "out_channels")
+    transformer = sd3_components()["transformer"]
+    return shaped_like(SD3ControlNetModel, transformer, shape, extra_conditioning_channels=extra_conditioning_channels)
+
+
+def shaped_like(model_class, transformer, keys: tuple[str, ...], **config):
+    """A `model_class` built (seed 0) with `transformer`'s config values for `keys` and `config`: a ControlNet shaped
+    like its pipeline's transformer, or a sibling transformer."""
     torch.manual_seed(0)
-    return SD3ControlNetModel(
-        extra_conditioning_channels=extra_conditioning_channels, **{key: config[key] for key in shape}
-    )
+    return model_class(**{key: transformer.config[key] for key in keys}, **config)
 
 
 def text_embeds(
