@@ -99,6 +99,25 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaPAGPipeline": (image.SANA, "tests/formats/test_image_variants.py"),
     "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
     "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
+    "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
+    "HunyuanImagePipeline": (image.HUNYUAN_IMAGE, "tests/formats/test_image_more.py"),
+    "HunyuanImageRefinerPipeline": (image.HUNYUAN_IMAGE_REFINER, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditPlusPipeline": (image.QWEN_IMAGE_EDIT, "tests/formats/test_image_more.py"),
+    "ZImageControlNetPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "ZImageControlNetInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "SanaSprintPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "SanaControlNetPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "CogView4ControlPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "CogView3PlusPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "AuraFlowPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "LuminaPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTControlNetPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "OvisImagePipeline": (image.FLUX, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
@@ -132,6 +151,12 @@ _UNTESTABLE_OFFLINE = (
     "text encoder, whose tokenizer cannot be built offline",
     "KolorsImg2ImgPipeline",
 )
+_PROMPT_REQUIRED = (
+    "an image pipeline no test can run offline: its `__call__` fails given `prompt_embeds` without a `prompt` "
+    "(`encode_prompt` takes `len(prompt)`) and refuses both, so it needs its Qwen2.5-VL tokenizer, which cannot be "
+    "built offline",
+    "LongCatImagePipeline",
+)
 _INCONSISTENT = (
     "its own decode does not invert its own encoding: it decodes `vae.decode(latents / f)`, leaving out the "
     "`shift_factor` its `_encode_vae_image` subtracts; an exact `decode_latents` would copy that mistake",
@@ -143,25 +168,24 @@ _RAW_LATENT_OUTPUT = (
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
 _NO_LATENT_OUTPUT = (
-    'its `__call__` has no `output_type="latent"` (it always decodes, through the deprecated `decode_latents`, to a '
-    "numpy array) and it has no `image_processor`: there are no latents of its own for `decode_latents` to match",
-    "StableDiffusionPipelineSafe",
+    'its `__call__` has no `output_type="latent"` (it always decodes, with its own post-processing or through the '
+    "deprecated `decode_latents`) and it has no `image_processor`: there are no latents of its own for "
+    "`decode_latents` to match",
+    "DiTPipeline StableDiffusionPipelineSafe",
 )
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
-    ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
-    HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
+    """BlipDiffusionControlNetPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
+    DreamLiteMobilePipeline DreamLitePipeline
+    ErnieImagePipeline GlmImagePipeline
+    Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
-    LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
-    QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
-    QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
+    LongCatImageEditPipeline NucleusMoEImagePipeline OmniGenPipeline PRXPipeline QwenImage21Pipeline
+    QwenImageLayeredPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
-    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
+    ZImageOmniPipeline""",
 )
 
 # pipeline class name -> why `scaled()` refuses it
@@ -172,6 +196,7 @@ REFUSED: dict[str, str] = {
         _AUDIO,
         _NOT_IMAGES,
         _UNTESTABLE_OFFLINE,
+        _PROMPT_REQUIRED,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
         _NO_LATENT_OUTPUT,
