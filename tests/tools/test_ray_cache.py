@@ -2,7 +2,8 @@
 also when a worker is killed mid-run, and a rerun writes only the missing shards.
 
 One local Ray cluster serves every test of the module (`ray.init(num_cpus=2)` takes 10-40 s on two cores), and the
-runs are few and small: each run starts its encoder actors, which import torch and diffusers.
+runs are few and small: each run starts its encoder actors, which import torch and diffusers. The module needs the
+`ray` extra (the README's test command installs it) and skips where it is missing (CI's oldest-diffusers suite).
 """
 
 import os
