@@ -687,6 +687,289 @@ def cogview4_components() -> dict:
     return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
 
 
+# --- more image families of issue 13 (HiDream, HunyuanImage 2.1 and its refiner, ...) ------------------------------
+# Configs after diffusers' fast tests (tests/pipelines/{hidream_image,hunyuan_image_21}), smaller where only the plumbing
+# matters; no text encoders (the tests pass prompt embeddings).
+
+
+def hidream_components() -> dict:
+    """`HiDreamImagePipeline` components: Flux's kind of AutoencoderKL (a `scaling_factor` and a `shift_factor`), no
+    CLIP / T5 / Llama encoders. Its `__call__` generates at an area of `(default_sample_size * vae_scale_factor) ** 2`
+    pixels whatever the call's height and width (it rescales them): set `default_sample_size` on the pipeline to keep
+    a test small."""
+    from diffusers import HiDreamImageTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = HiDreamImageTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_channels=[32, 16],  # T5, Llama
+        text_emb_dim=32,
+        num_routed_experts=2,
+        num_activated_experts=1,
+        axes_dims_rope=(4, 2, 2),
+        max_resolution=(32, 32),
+        llama_layers=(0, 1),
+    ).eval()
+    components = _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611, shift_factor=0.1159))
+    others = ("text_encoder_2", "tokenizer_2", "text_encoder_3", "tokenizer_3", "text_encoder_4", "tokenizer_4")
+    return {**components, **dict.fromkeys(others)}
+
+
+def hidream_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """T5 and Llama embeddings (the Llama ones stacked per layer) and the pooled CLIP embeddings for
+    `hidream_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds_t5": torch.randn(batch_size, 8, 32, generator=g),
+        "prompt_embeds_llama3": torch.randn(2, batch_size, 8, 16, generator=g),
+        "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
+    }
+
+
+# The transformer shape both HunyuanImage 2.1 pipelines share.
+_HUNYUAN_IMAGE_TRANSFORMER = {
+    "num_attention_heads": 2,
+    "attention_head_dim": 8,
+    "num_layers": 1,
+    "num_single_layers": 1,
+    "num_refiner_layers": 1,
+    "text_embed_dim": 32,
+}
+
+
+def hunyuan_image_components(refiner: bool = False) -> dict:
+    """`HunyuanImagePipeline` components (with `refiner`, `HunyuanImageRefinerPipeline`'s): the HunyuanImage 2.1 VAE
+    (`AutoencoderKLHunyuanImage`, 32x compression in the real model, 4x here) or the refiner's 5-D one, each with a
+    `scaling_factor` that is not 1; no Qwen2.5-VL / ByT5 encoders, no guiders (the pipeline then guides with none)."""
+    from diffusers import AutoencoderKLHunyuanImage, AutoencoderKLHunyuanImageRefiner, HunyuanImageTransformer2DModel
+
+    shape = {"block_out_channels": (32, 32, 32), "layers_per_block": 1, "spatial_compression_ratio": 4}
+    torch.manual_seed(0)
+    if refiner:  # the refiner's transformer takes the noisy and the image latents, each 2 x 4 folded channels
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=16,
+            out_channels=8,
+            patch_size=(1, 1, 1),
+            rope_axes_dim=(4, 2, 2),
+            guidance_embeds=True,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImageRefiner(
+            latent_channels=4, temporal_compression_ratio=2, scaling_factor=0.7, **shape
+        )
+    else:
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=4,
+            out_channels=4,
+            patch_size=(1, 1),
+            rope_axes_dim=(4, 4),
+            text_embed_2_dim=32,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImage(
+            in_channels=3, out_channels=3, latent_channels=4, scaling_factor=0.476986, sample_size=32, **shape
+        )
+    components = {
+        **_without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0)),
+        "guider": None,
+    }
+    return components if refiner else {**components, "text_encoder_2": None, "tokenizer_2": None, "ocr_guider": None}
+
+
+def hunyuan_image_prompt_embeds(refiner: bool = False, seed: int = 0) -> dict:
+    """Qwen2.5-VL embeddings and mask (and for the base pipeline, ByT5 glyph embeddings and mask) for
+    `hunyuan_image_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {
+        "prompt_embeds": torch.randn(1, 8, 32, generator=g),
+        "prompt_embeds_mask": torch.ones(1, 8, dtype=torch.long),
+    }
+    if not refiner:
+        embeds.update(
+            prompt_embeds_2=torch.randn(1, 8, 32, generator=g), prompt_embeds_mask_2=torch.ones(1, 8, dtype=torch.long)
+        )
+    return embeds
+
+
+def qwenimage_controlnet(extra_condition_channels: int = 0):
+    """A `QwenImageControlNetModel` shaped like `qwenimage_components()`' transformer; the inpainting pipeline's takes
+    the mask as 4 extra packed channels."""
+    from diffusers import QwenImageControlNetModel
+
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "attention_head_dim", "num_attention_heads")
+    shape += ("joint_attention_dim", "axes_dims_rope")
+    transformer = qwenimage_components()["transformer"]
+    return shaped_like(QwenImageControlNetModel, transformer, shape, extra_condition_channels=extra_condition_channels)
+
+
+def z_image_controlnet(control_in_dim: int = 16):
+    """A `ZImageControlNetModel` shaped like `z_image_components()`' transformer (the pipelines attach the
+    transformer's shared layers); the inpainting pipeline's control is the control image's latents, the mask and the
+    masked image's latents (33 channels)."""
+    from diffusers import ZImageControlNetModel
+
+    torch.manual_seed(0)
+    return ZImageControlNetModel(
+        control_layers_places=[0],
+        control_refiner_layers_places=[0],
+        control_in_dim=control_in_dim,
+        dim=32,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+    )
+
+
+def sana_sprint_components() -> dict:
+    """`SanaSprintPipeline` components: `sana_components()` with a guidance-embedding, QK-normalized transformer and
+    the SCM scheduler (whose `sigma_data` the pipeline divides out before it returns latents)."""
+    from diffusers import SanaTransformer2DModel, SCMScheduler
+
+    components = sana_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    config.update(guidance_embeds=True, qk_norm="rms_norm_across_heads")
+    return {**components, "transformer": SanaTransformer2DModel.from_config(config), "scheduler": SCMScheduler()}
+
+
+def sana_controlnet():
+    """A `SanaControlNetModel` shaped like `sana_components()`' transformer."""
+    from diffusers import SanaControlNetModel
+
+    shape = ("in_channels", "out_channels", "num_attention_heads", "attention_head_dim", "num_layers")
+    shape += ("num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim", "caption_channels")
+    return shaped_like(SanaControlNetModel, sana_components()["transformer"], shape, sample_size=32)
+
+
+def cogview4_control_components() -> dict:
+    """`CogView4ControlPipeline` components: `cogview4_components()` with a transformer that takes the noisy latents
+    and the control image's latents (8 channels)."""
+    from diffusers import CogView4Transformer2DModel
+
+    components = cogview4_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    return {**components, "transformer": CogView4Transformer2DModel.from_config({**config, "in_channels": 8})}
+
+
+def ovis_image_components() -> dict:
+    """`OvisImagePipeline` components: a Flux-shaped transformer and Flux's kind of VAE, no Qwen3 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import OvisImageTransformer2DModel
+
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "num_single_layers", "attention_head_dim")
+    shape += ("num_attention_heads", "joint_attention_dim", "axes_dims_rope")
+    transformer = shaped_like(OvisImageTransformer2DModel, flux_components()["transformer"], shape)
+    return _without_text_encoder(transformer, tiny_vae_shifted())
+
+
+# AuraFlow, Lumina-Next and HunyuanDiT decode with the SDXL VAE's `scaling_factor` alone: their VAEs carry Playground
+# v2.5's per-channel statistics (`PLAYGROUND_STATISTICS`, below), which a format applying them would not ignore.
+
+
+def auraflow_components() -> dict:
+    """`AuraFlowPipeline` components, no UMT5 encoder: pass `text_embeds(1, 8, 32)`."""
+    from diffusers import AuraFlowTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = AuraFlowTransformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_mmdit_layers=1,
+        num_single_dit_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_projection_dim=16,
+        joint_attention_dim=32,
+        out_channels=4,
+        pos_embed_max_size=256,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def lumina_components() -> dict:
+    """`LuminaPipeline` (Lumina-Next) components, no Gemma encoder: pass `text_embeds(1, 8, 8)`."""
+    from diffusers import LuminaNextDiT2DModel
+
+    torch.manual_seed(0)
+    transformer = LuminaNextDiT2DModel(
+        sample_size=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_attention_heads=1,
+        num_kv_heads=1,
+        multiple_of=16,
+        cross_attention_dim=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def cogview3plus_components() -> dict:
+    """`CogView3PlusPipeline` components: an AutoencoderKL with a `scaling_factor` only, no T5 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import CogVideoXDDIMScheduler, CogView3PlusTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = CogView3PlusTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=4,
+        num_attention_heads=2,
+        out_channels=4,
+        text_embed_dim=32,
+        time_embed_dim=8,
+        condition_dim=2,
+        pos_embed_max_size=16,
+        sample_size=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), CogVideoXDDIMScheduler())
+
+
+def hunyuan_dit_components(controlnet: bool = False) -> dict:
+    """`HunyuanDiTPipeline` / `HunyuanDiTPAGPipeline` components (with `controlnet`, `HunyuanDiTControlNetPipeline`'s),
+    no BERT / T5 encoders (pass `hunyuan_dit_prompt_embeds()`). Its `__call__` sizes the rotary embeddings for SD's
+    8x VAE: the VAE here has four blocks."""
+    from diffusers import DDPMScheduler, HunyuanDiT2DControlNetModel, HunyuanDiT2DModel
+
+    shape = {"sample_size": 16, "patch_size": 2, "attention_head_dim": 8, "num_attention_heads": 3, "in_channels": 4}
+    shape.update(cross_attention_dim=32, cross_attention_dim_t5=32, pooled_projection_dim=16, hidden_size=24)
+    shape.update(text_len=8, text_len_t5=8)
+    torch.manual_seed(0)
+    transformer = HunyuanDiT2DModel(num_layers=2, **shape)
+    blocks = {"down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4}
+    vae = tiny_vae_kl(block_out_channels=[4, 4, 4, 4], **blocks, **PLAYGROUND_STATISTICS)
+    components = _without_text_encoder(transformer, vae, DDPMScheduler())
+    components.update(text_encoder_2=None, tokenizer_2=None, safety_checker=None, feature_extractor=None)
+    if controlnet:
+        torch.manual_seed(0)
+        components["controlnet"] = HunyuanDiT2DControlNetModel(transformer_num_layers=2, **shape)
+    return {**components, "requires_safety_checker": False}
+
+
+def hunyuan_dit_prompt_embeds(negative: bool = False) -> dict:
+    """BERT and T5 embeddings with their masks for `hunyuan_dit_components()` pipelines; with `negative`, the negative
+    ones too (for classifier-free guidance)."""
+    embeds = {}
+    for prefix, seed in (("", 0), ("negative_", 2))[: 2 if negative else 1]:
+        for suffix, offset in (("", 0), ("_2", 1)):
+            pair = text_embeds(1, 8, 32, seed=seed + offset)
+            embeds[f"{prefix}prompt_embeds{suffix}"] = pair["prompt_embeds"]
+            embeds[f"{prefix}prompt_attention_mask{suffix}"] = pair["prompt_attention_mask"]
+    return embeds
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 
@@ -814,6 +1097,250 @@ def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     return embeds
 
 
+# --- SD image variants of issue 13 on the SD VAE (tests/formats/test_sd_variants.py) -----------------------------------
+# `sd_components()` with the variant's own UNet input channels, attention or scheduler; each test filters them to the
+# pipeline's `__init__`.
+
+
+def sd_gligen_components() -> dict:
+    """`StableDiffusionGLIGENPipeline` components: a UNet with gated self-attention and GLIGEN's box projection."""
+    return _with_unet(sd_components(), attention_type="gated")
+
+
+def sd_depth2img_components() -> dict:
+    """`StableDiffusionDepth2ImgPipeline` components: a UNet that takes latents and the depth map (4 + 1 channels), no
+    depth estimator (the tests pass `depth_map`)."""
+    return {**_with_unet(sd_components(), in_channels=5), "depth_estimator": None}
+
+
+def sd_upscale_components() -> dict:
+    """`StableDiffusionUpscalePipeline` (x4 upscaler) components: a UNet that takes latents and the low-resolution
+    image (4 + 3 channels) with the noise level as class label, and the upscaler's VAE factor (0.08333, which the
+    pipeline would otherwise write into the VAE's config)."""
+    from diffusers import DDPMScheduler
+
+    components = _with_unet(sd_components(), in_channels=7, num_class_embeds=100)
+    components["vae"].register_to_config(scaling_factor=0.08333)
+    scheduler = DDIMScheduler(prediction_type="v_prediction")
+    return {**components, "scheduler": scheduler, "low_res_scheduler": DDPMScheduler(), "max_noise_level": 350}
+
+
+def tiny_clip_vision(**overrides):
+    """A tiny `CLIPVisionModelWithProjection` (32-wide, 32-pixel images) and its image processor."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = {
+        "hidden_size": 32,
+        "projection_dim": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "intermediate_size": 37,
+        "patch_size": 4,
+    }
+    config.update(overrides)
+    torch.manual_seed(0)
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(**config)), CLIPImageProcessor(crop_size=32, size=32)
+
+
+def sd_image_variation_components() -> dict:
+    """`StableDiffusionImageVariationPipeline` components: the SD UNet conditioned on CLIP image embeddings."""
+    image_encoder, feature_extractor = tiny_clip_vision()
+    return {**sd_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def paint_by_example_components() -> dict:
+    """`PaintByExamplePipeline` components: an inpainting UNet (4 + 1 + 4 channels) and its example-image encoder."""
+    import importlib
+
+    import diffusers
+
+    # `diffusers.pipelines.paint_by_example` before 0.36, `...deprecated.paint_by_example` since
+    module = importlib.import_module(diffusers.PaintByExamplePipeline.__module__)
+    image_encoder, feature_extractor = tiny_clip_vision()
+    torch.manual_seed(0)
+    image_encoder = module.PaintByExampleImageEncoder(image_encoder.config, proj_size=32)
+    return {**sd_inpaint_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def sd_controlnet_xs_components() -> dict:
+    """`StableDiffusionControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers per
+    block (the adapter's blocks mirror 2)."""
+    from diffusers import ControlNetXSAdapter
+
+    components = _with_unet(sd_components(), layers_per_block=2)
+    torch.manual_seed(0)
+    components["controlnet"] = ControlNetXSAdapter.from_unet(
+        components["unet"], size_ratio=1, learn_time_embedding=True, conditioning_embedding_out_channels=(4, 8)
+    )
+    return components
+
+
+def sd_inversion_components() -> dict:
+    """`StableDiffusionDiffEditPipeline` / `StableDiffusionPix2PixZeroPipeline` components: an inverse DDIM scheduler
+    for their `invert`, no captioning model (Pix2Pix-Zero's, for `generate_caption` only)."""
+    from diffusers import DDIMInverseScheduler
+
+    components = sd_components()
+    inverse_scheduler = DDIMInverseScheduler.from_config(components["scheduler"].config)
+    return {**components, "inverse_scheduler": inverse_scheduler, "caption_generator": None, "caption_processor": None}
+
+
+def sd_latent_upscale_components() -> dict:
+    """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
+    that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        act_fn="gelu",
+        attention_head_dim=8,
+        norm_num_groups=None,
+        block_out_channels=[32, 32, 64, 64],  # its K-blocks' group norms need 32 channels
+        time_cond_proj_dim=160,
+        conv_in_kernel=1,
+        conv_out_kernel=1,
+        cross_attention_dim=32,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        in_channels=8,
+        mid_block_type=None,
+        only_cross_attention=False,
+        out_channels=5,
+        resnet_time_scale_shift="scale_shift",
+        time_embedding_type="fourier",
+        timestep_post_act="gelu",
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+    )
+    scheduler = EulerDiscreteScheduler(prediction_type="sample")
+    return {**sd_components(), "unet": unet, "scheduler": scheduler}
+
+
+# --- video pipelines on the SD VAE of issue 13 (tests/formats/test_video_sd.py) ----------------------------------------
+# AnimateDiff (a motion adapter over the SD UNet), ModelScope text-to-video (a 3-D UNet), PIA, I2VGen-XL and Stable
+# Video Diffusion, on the tiny SD VAE (Stable Video Diffusion: its temporal decoder), after diffusers' fast tests.
+
+
+def tiny_motion_adapter(block_out_channels=(4, 8)):
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    return MotionAdapter(
+        block_out_channels=block_out_channels,
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=2,
+    )
+
+
+def animatediff_components(controlnet: str | None = None, unet_in_channels: int = 4) -> dict:
+    """AnimateDiff components: the SD UNet and a motion adapter over it (the pipelines build the motion UNet), and
+    `controlnet` `"controlnet"` or `"sparse"` (a SparseCtrl ControlNet); PIA: `unet_in_channels=9` (latents, mask and
+    condition latents)."""
+    from diffusers import SparseControlNetModel
+
+    components = sd_variant_components(unet_in_channels=unet_in_channels if unet_in_channels != 4 else None)
+    components["motion_adapter"] = tiny_motion_adapter()
+    if controlnet == "controlnet":
+        components["controlnet"] = tiny_controlnet(sd_components()["unet"])
+    elif controlnet == "sparse":
+        torch.manual_seed(0)
+        components["controlnet"] = SparseControlNetModel(
+            block_out_channels=(4, 8),
+            layers_per_block=1,
+            conditioning_channels=3,
+            down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"),
+            cross_attention_dim=32,
+            attention_head_dim=2,
+            conditioning_embedding_out_channels=(4, 8),
+            norm_num_groups=2,
+            motion_num_attention_heads=2,
+            use_simplified_condition_embedding=False,
+        )
+    return components
+
+
+# The tiny 3-D UNets' shape (ModelScope's `UNet3DConditionModel`, `I2VGenXLUNet`).
+UNET_3D = {
+    "block_out_channels": (4, 8),
+    "layers_per_block": 1,
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("CrossAttnDownBlock3D", "DownBlock3D"),
+    "up_block_types": ("UpBlock3D", "CrossAttnUpBlock3D"),
+    "cross_attention_dim": 32,
+    "attention_head_dim": 4,
+    "norm_num_groups": 2,
+}
+
+
+def text_to_video_sd_components() -> dict:
+    """`TextToVideoSDPipeline` / `VideoToVideoSDPipeline` components: a 3-D UNet on the tiny SD VAE."""
+    from diffusers import UNet3DConditionModel
+
+    torch.manual_seed(0)
+    return {**sd_components(), "unet": UNet3DConditionModel(**UNET_3D)}
+
+
+def i2vgen_xl_components() -> dict:
+    """`I2VGenXLPipeline` components: its 3-D UNet on the tiny SD VAE, a CLIP image encoder and its processor."""
+    from diffusers import I2VGenXLUNet
+
+    torch.manual_seed(0)
+    unet = I2VGenXLUNet(**UNET_3D, num_attention_heads=None)
+    image_encoder, feature_extractor = tiny_clip_vision()
+    return {**sd_components(), "unet": unet, "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def svd_components() -> dict:
+    """`StableVideoDiffusionPipeline` components: a spatio-temporal UNet, the temporal-decoder VAE (SD's
+    `scaling_factor`), a CLIP image encoder and its processor."""
+    from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 32),  # its group norms have 32 groups
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32,
+        num_attention_heads=2,
+        projection_class_embeddings_input_dim=24,  # 3 * addition_time_embed_dim
+        addition_time_embed_dim=8,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 32],  # its group norms have 32 groups
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        latent_channels=4,
+    )
+    # the pipeline resizes the condition image to 224 x 224 for its image encoder
+    image_encoder, feature_extractor = tiny_clip_vision(image_size=224, patch_size=32)
+    return {
+        "unet": unet,
+        "scheduler": scheduler,
+        "vae": vae,
+        "image_encoder": image_encoder,
+        "feature_extractor": feature_extractor,
+    }
+
+
 # --- Flux / SD3 / transformer pipeline variants of issue 13 ------------------------------------------------------------
 
 
@@ -822,11 +1349,9 @@ def flux_controlnet():
     packed latents)."""
     from diffusers import FluxControlNetModel
 
-    config = flux_components()["transformer"].config
     shape = ("patch_size", "num_layers", "num_single_layers", "attention_head_dim", "num_attention_heads")
     shape += ("joint_attention_dim", "pooled_projection_dim", "axes_dims_rope")
-    torch.manual_seed(0)
-    return FluxControlNetModel(in_channels=16, **{key: config[key] for key in shape})
+    return shaped_like(FluxControlNetModel, flux_components()["transformer"], shape, in_channels=16)
 
 
 def sd3_controlnet(extra_conditioning_channels: int = 0):
@@ -834,13 +1359,17 @@ def sd3_controlnet(extra_conditioning_channels: int = 0):
     as 1 extra channel."""
     from diffusers import SD3ControlNetModel
 
-    config = sd3_components()["transformer"].config
     shape = ("sample_size", "patch_size", "in_channels", "num_layers", "attention_head_dim", "num_attention_heads")
     shape += ("caption_projection_dim", "joint_attention_dim", "pooled_projection_dim", "out_channels")
+    transformer = sd3_components()["transformer"]
+    return shaped_like(SD3ControlNetModel, transformer, shape, extra_conditioning_channels=extra_conditioning_channels)
+
+
+def shaped_like(model_class, transformer, keys: tuple[str, ...], **config):
+    """A `model_class` built (seed 0) with `transformer`'s config values for `keys` and `config`: a ControlNet shaped
+    like its pipeline's transformer, or a sibling transformer."""
     torch.manual_seed(0)
-    return SD3ControlNetModel(
-        extra_conditioning_channels=extra_conditioning_channels, **{key: config[key] for key in shape}
-    )
+    return model_class(**{key: transformer.config[key] for key in keys}, **config)
 
 
 def text_embeds(
@@ -896,6 +1425,27 @@ def launcher_env(tmp_path) -> dict:
         "OMP_NUM_THREADS": "1",
         "TMPDIR": str(launch_tmp),
     }
+
+
+def diffusers_class(name: str):
+    """The pipeline class `name` of the installed diffusers; the test is skipped where this diffusers (the oldest
+    supported) lacks it."""
+    import diffusers
+    import pytest
+
+    if not hasattr(diffusers, name):
+        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
+    return getattr(diffusers, name)
+
+
+def make_pipeline(pipeline_class, components: dict):
+    """`pipeline_class` built from the `components` its `__init__` takes, progress bar off."""
+    import inspect
+
+    accepted = inspect.signature(pipeline_class.__init__).parameters
+    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def generator(seed: int = 0) -> torch.Generator:

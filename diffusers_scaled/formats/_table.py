@@ -8,7 +8,7 @@ release cannot slip an unproven class in. docs/latent-spaces.md's coverage table
 
 from __future__ import annotations
 
-from . import image, video
+from . import image, sd_video, video
 from ._base import LatentFormat
 
 
@@ -99,24 +99,41 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaPAGPipeline": (image.SANA, "tests/formats/test_image_variants.py"),
     "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
     "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
+    "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
+    "HunyuanImagePipeline": (image.HUNYUAN_IMAGE, "tests/formats/test_image_more.py"),
+    "HunyuanImageRefinerPipeline": (image.HUNYUAN_IMAGE_REFINER, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditPlusPipeline": (image.QWEN_IMAGE_EDIT, "tests/formats/test_image_more.py"),
+    "ZImageControlNetPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "ZImageControlNetInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "SanaSprintPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "SanaControlNetPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "CogView4ControlPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "CogView3PlusPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "AuraFlowPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "LuminaPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTControlNetPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "OvisImagePipeline": (image.FLUX, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
-    """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
-    AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
+    """AllegroPipeline AnimateDiffSDXLPipeline
     AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
-    HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
+    HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline LTXConditionPipeline
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
-    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
-    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline StableVideoDiffusionPipeline
-    TextToVideoSDPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline WanVACEPipeline""",
+    MotifVideoImage2VideoPipeline MotifVideoPipeline SanaImageToVideoPipeline SanaVideoPipeline
+    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
+    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
@@ -134,6 +151,12 @@ _UNTESTABLE_OFFLINE = (
     "text encoder, whose tokenizer cannot be built offline",
     "KolorsImg2ImgPipeline",
 )
+_PROMPT_REQUIRED = (
+    "an image pipeline no test can run offline: its `__call__` fails given `prompt_embeds` without a `prompt` "
+    "(`encode_prompt` takes `len(prompt)`) and refuses both, so it needs its Qwen2.5-VL tokenizer, which cannot be "
+    "built offline",
+    "LongCatImagePipeline",
+)
 _INCONSISTENT = (
     "its own decode does not invert its own encoding: it decodes `vae.decode(latents / f)`, leaving out the "
     "`shift_factor` its `_encode_vae_image` subtracts; an exact `decode_latents` would copy that mistake",
@@ -144,28 +167,29 @@ _RAW_LATENT_OUTPUT = (
     "conditions are encoded normalized and patchified: no one latent format is both",
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
+_NO_LATENT_OUTPUT = (
+    'its `__call__` has no `output_type="latent"` (it always decodes, with its own post-processing or through the '
+    "deprecated `decode_latents`) and it has no `image_processor`: there are no latents of its own for "
+    "`decode_latents` to match",
+    "DiTPipeline StableDiffusionPipelineSafe",
+)
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
-    ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
-    HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
+    """BlipDiffusionControlNetPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
+    DreamLiteMobilePipeline DreamLitePipeline
+    ErnieImagePipeline GlmImagePipeline
+    Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
-    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
-    QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
-    QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
-    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
-    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
-    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
-    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPipelineSafe
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
+    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline
+    NucleusMoEImagePipeline OmniGenPipeline PRXPipeline
+    QwenImage21Pipeline
+    QwenImageLayeredPipeline
+    StableDiffusionGLIGENTextImagePipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
-    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
+    ZImageOmniPipeline""",
 )
 
 # pipeline class name -> why `scaled()` refuses it
@@ -176,14 +200,26 @@ REFUSED: dict[str, str] = {
         _AUDIO,
         _NOT_IMAGES,
         _UNTESTABLE_OFFLINE,
+        _PROMPT_REQUIRED,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
+        _NO_LATENT_OUTPUT,
         _NOT_PROVEN,
     )
     for name in names.split()
 }
 
 PROVEN.update(video.VIDEO_PROVEN)
+PROVEN.update(sd_video.SD_VIDEO_PROVEN)
+
+# The other pipelines on the SD 1.x/2.x VAE (variants, deprecated pipelines, upscalers): one parametrized test.
+_SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
+    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
+    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
+    StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
+    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 
 
 def _proven_name(pipeline_class: type) -> str | None:
