@@ -10,6 +10,7 @@ Examples:
   diffusers-scaled encode ./images ./latents --append          # encode only images the cache does not hold
   accelerate launch --num_processes 2 -m diffusers_scaled.cli encode ./images ./latents
   diffusers-scaled encode ./images ./latents --engine ray   # a Ray cluster (RAY_ADDRESS), or a local one
+  diffusers-scaled encode ./clips ./latents --model Wan-AI/Wan2.1-T2V-1.3B-Diffusers --num-frames 33 --resolution 480
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def buckets(value: str):
 
 
 def add_arguments(parser):
-    parser.add_argument("images", help="folder of images (read recursively) or one image file")
+    parser.add_argument(
+        "images",
+        help="folder of images (read recursively) or one image file; with --num-frames a folder of video clips "
+        "(video files, sub-folders of frames) or one video file",
+    )
     parser.add_argument("output_dir", help="cache folder (created; an unfinished cache there is completed)")
     _common.add_model_arguments(parser)
     _common.add_encoding_arguments(parser)
@@ -84,6 +89,20 @@ def add_arguments(parser):
         "--crop", choices=("center", "random"), default="center", help="crop to the bucket at the centre or at a random "
         "offset seeded by --seed (default: center)",
     )  # fmt: skip
+    group = parser.add_argument_group("video clips")
+    group.add_argument(
+        "--num-frames",
+        type=_common.positive_int,
+        default=None,
+        help="cache video clips of this many frames (a video VAE: Wan, LTX-Video, HunyuanVideo, CogVideoX, Mochi; "
+        "num_frames - 1 a multiple of its temporal compression, e.g. 4k+1 for Wan) (default: images)",
+    )
+    group.add_argument(
+        "--frame-stride",
+        type=_common.positive_int,
+        default=1,
+        help="take every N-th frame of a clip, from its first (default 1)",
+    )
     group = parser.add_argument_group("what is stored")
     group.add_argument("--flip", action="store_true", help="also store the latents of the horizontally flipped image")
     group.add_argument(
@@ -140,15 +159,23 @@ def run(args) -> int:
         store=args.store,
         dtype=args.store_dtype,
         append=args.append,
+        num_frames=args.num_frames,
+        frame_stride=args.frame_stride,
         **_common.encoding_options(args),
     )
     from ..scaling import LatentScaling
 
     scaling = index["scaling"]
-    what = f"scaled with {LatentScaling.from_dict(scaling).describe()}" if scaling else "raw (unscaled)"
+    if not scaling:
+        what = "raw (unscaled)"
+    elif "format" in scaling:  # a video family's statistics
+        what = f"scaled as {scaling['format']}: {scaling['formula']}"
+    else:
+        what = f"scaled with {LatentScaling.from_dict(scaling).describe()}"
     encoded = index["num_images"] - len(index["skipped"])
+    unit = f"clips of {index['video']['num_frames']} frames" if index.get("video") else "images"
     _common.say(
-        f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
+        f"{encoded} {unit} in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
         f"stored as {index['store']}"
     )
     if index["skipped"]:
