@@ -89,20 +89,6 @@ def add_arguments(parser):
         "--crop", choices=("center", "random"), default="center", help="crop to the bucket at the centre or at a random "
         "offset seeded by --seed (default: center)",
     )  # fmt: skip
-    group = parser.add_argument_group("video clips")
-    group.add_argument(
-        "--num-frames",
-        type=_common.positive_int,
-        default=None,
-        help="cache video clips of this many frames (a video VAE: Wan, LTX-Video, HunyuanVideo, CogVideoX, Mochi; "
-        "num_frames - 1 a multiple of its temporal compression, e.g. 4k+1 for Wan) (default: images)",
-    )
-    group.add_argument(
-        "--frame-stride",
-        type=_common.positive_int,
-        default=1,
-        help="take every N-th frame of a clip, from its first (default 1)",
-    )
     group = parser.add_argument_group("what is stored")
     group.add_argument("--flip", action="store_true", help="also store the latents of the horizontally flipped image")
     group.add_argument(
@@ -159,8 +145,6 @@ def run(args) -> int:
         store=args.store,
         dtype=args.store_dtype,
         append=args.append,
-        num_frames=args.num_frames,
-        frame_stride=args.frame_stride,
         **_common.encoding_options(args),
     )
     from ..scaling import LatentScaling

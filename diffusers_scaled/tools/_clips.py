@@ -89,6 +89,17 @@ def as_clips(clips) -> list:
     return _data.as_items(clips)
 
 
+def check_num_frames(num_frames: int, temporal: int, vae) -> None:
+    """Refuses a `num_frames` the VAE would not encode whole: it takes `1 + temporal * k` frames."""
+    if (num_frames - 1) % temporal:
+        lower = num_frames - 1 - (num_frames - 1) % temporal + 1
+        raise ValueError(
+            f"`num_frames` must be {temporal} * k + 1 for a {type(vae).__name__} (its temporal compression is "
+            f"{temporal}: it encodes the first frame, then groups of {temporal}, and would drop the rest); got "
+            f"{num_frames}. Use {lower} or {lower + temporal}."
+        )
+
+
 def _check_video_backend(path: str) -> None:
     if path.lower().endswith(".gif"):
         return

@@ -337,14 +337,7 @@ class _CacheRun:
 
 
 def _check_clip_settings(codec, num_frames: int, store: str, alpha_mask: bool) -> None:
-    temporal = codec.vae_scale_factor_temporal
-    if (num_frames - 1) % temporal:
-        lower = num_frames - 1 - (num_frames - 1) % temporal + 1
-        raise ValueError(
-            f"`num_frames` must be {temporal} * k + 1 for a {type(codec.vae).__name__} (its temporal compression is "
-            f"{temporal}: it encodes the first frame, then groups of {temporal}, and would drop the rest); got "
-            f"{num_frames}. Use {lower} or {lower + temporal}."
-        )
+    _clips.check_num_frames(num_frames, codec.vae_scale_factor_temporal, codec.vae)
     if alpha_mask:
         raise ValueError(
             "`alpha_mask` is for images; video clips have no alpha mask. Leave it unset with `num_frames`."

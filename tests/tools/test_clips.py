@@ -38,7 +38,7 @@ FAST = {"resolution": 16, "progress": False, "num_workers": 0}
 def _source_frames(path: str) -> list[PIL.Image.Image]:
     """A clip's frames read independently of the tool: a GIF with diffusers' `load_video`, a frame folder with PIL."""
     if path.endswith(".gif"):
-        return load_video(path)
+        return [frame.convert("RGB") for frame in load_video(path)]  # palette frames
     return [PIL.Image.open(os.path.join(path, name)).convert("RGB") for name in sorted(os.listdir(path))]
 
 
@@ -193,3 +193,24 @@ def test_clips_in_memory_and_a_video_file(tmp_path):
         assert entry["fps"] == 8.0 and entry["source_num_frames"] == 5
     with open(tmp_path / "m" / "cache.json") as f:
         assert json.load(f)["scaling"]["format"] == "Wan 2.1/2.2"
+
+
+def test_cli_encode_and_calibrate_clips(clips, tmp_path, capsys):
+    """`--num-frames` / `--frame-stride` reach `encode_to_cache` and `calibrate`: the CLI cache is the API cache."""
+    from _compare import shard_contents
+
+    from diffusers_scaled.cli import main
+    from diffusers_scaled.tools import calibrate
+
+    vae = tiny_vae_wan()
+    vae.save_pretrained(tmp_path / "vae")
+    options = ["--model", str(tmp_path / "vae"), "--num-frames", "5", "--frame-stride", "2", "--resolution", "16"]
+    assert main(["encode", clips, str(tmp_path / "cli"), *options, "--sample-mode", "argmax"]) == 0
+    assert "3 clips of 5 frames in 1 shards" in capsys.readouterr().out
+    encode_to_cache(vae, clips, tmp_path / "api", num_frames=5, frame_stride=2, store="mean",
+                    vae_name=str(tmp_path / "vae"), **FAST)  # fmt: skip
+    assert shard_contents(tmp_path / "cli") == shard_contents(tmp_path / "api")
+    assert main(["calibrate", clips, *options, "--json", "--no-preview", "--sample-mode", "argmax"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = calibrate(vae, clips, num_frames=5, frame_stride=2, sample_mode="argmax", fit_preview=False, **FAST)
+    assert printed["channel_std"] == expected.channel_std and printed["num_frames"] == 5
