@@ -884,6 +884,20 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def launcher_env(tmp_path) -> dict:
+    """Environment for a multi-process launch (`accelerate launch`, `torch.distributed.run`) of this package: the
+    working tree importable, one thread per process, and a `$TMPDIR` of the test: torch's elastic launcher keeps its
+    run folder (`torchelastic_*`) in `$TMPDIR` and does not remove it when the workers exit."""
+    launch_tmp = tmp_path / "launch_tmp"
+    launch_tmp.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+        "TMPDIR": str(launch_tmp),
+    }
+
+
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
 

@@ -1,7 +1,6 @@
 """Both commands under `accelerate launch` with 2 CPU processes (gloo) give exactly the single-process results."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import sys
 import torch
 from _compare import file_hashes, shard_contents
 from diffusers import AutoencoderKL
-from fixtures import tiny_vae_kl, write_image_folder
+from fixtures import launcher_env, tiny_vae_kl, write_image_folder
 
 from diffusers_scaled.tools import calibrate, encode_to_cache
 
@@ -24,14 +23,7 @@ def _launch(tmp_path, *arguments):
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--main_process_port", str(_free_port()), "-m", "diffusers_scaled.cli", *arguments]
-    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env["OMP_NUM_THREADS"] = "1"
-    # torch's elastic launcher keeps its run folder (`torchelastic_*`) in $TMPDIR and does not always remove it when
-    # the workers exit: give the launch a $TMPDIR of this test, which pytest removes.
-    launch_tmp = tmp_path / "launch_tmp"
-    launch_tmp.mkdir(exist_ok=True)
-    env["TMPDIR"] = str(launch_tmp)
-    result = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(launch, env=launcher_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

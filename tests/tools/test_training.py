@@ -1,13 +1,12 @@
 """Reading a cache for training: Dataset, bucket batch sampler (one and two processes), collate, fresh samples."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
-from fixtures import make_pil_images, tiny_vae_kl
+from fixtures import launcher_env, make_pil_images, tiny_vae_kl
 
 from diffusers_scaled.tools import (
     BucketBatchSampler,
@@ -143,11 +142,6 @@ def test_two_processes_see_each_image_once_per_epoch(caches, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
     out = tmp_path / "out.json"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "OMP_NUM_THREADS": "1",
-    }
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0"]
     command += [
         "--rdzv_backend",
@@ -158,7 +152,7 @@ def test_two_processes_see_each_image_once_per_epoch(caches, tmp_path):
         str(caches / "sample"),
         str(out),
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, env=launcher_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     per_rank = json.loads(out.read_text())
     sizes = LatentCacheDataset(caches / "sample").target_sizes
