@@ -153,7 +153,11 @@ class LatentsCodecMixin:
         if fmt.encodes_one_by_one and not isinstance(generator, list):
             generator = [generator] * pixels.shape[0]  # one VAE call per image, as the stock pipeline encodes them
         compiled = self._compiled(self.vae)
-        latents = _vae.encode_finite(self.vae, vae_dtype, upcast, pixels, generator, sample_mode, compiled).to(dtype)
+
+        def encode(x, g):
+            return _vae.encode_finite(self.vae, vae_dtype, upcast, x, g, sample_mode, compiled)
+
+        latents = fmt.vae_encode(self, pixels, encode, generator).to(dtype)
         latents = fmt.scale(self, latents, self.latent_scaling)
         return fmt.pack(self, latents) if packed else latents
 
@@ -226,7 +230,9 @@ class LatentsCodecMixin:
             decode_options:
                 Options of the family's decoder call, as the stock pipeline's `__call__` names them: for LTX-Video
                 0.9.1+ (timestep-conditioned decoder) `decode_timestep` and `decode_noise_scale`, with the noise drawn
-                from `generator` (see docs/video.md). Other families take none and raise a `TypeError` for any.
+                from `generator`; for the video pipelines on the SD image VAE (AnimateDiff, Stable Video Diffusion, ...)
+                `decode_chunk_size`, frames per VAE call, by default the stock call's (see docs/video.md). Other
+                families take none and raise a `TypeError` for any.
 
         Returns:
             The images in the form `output_type` names, or an [`~pipelines.ImagePipelineOutput`] holding them when
@@ -259,10 +265,13 @@ class LatentsCodecMixin:
             upcast = _vae.needs_upcast(self.vae, self.honour_force_upcast, vae_dtype)
             latents = latents.to(device=device, dtype=torch.float32 if upcast else vae_dtype)
             raw = fmt.unscale(self, latents, self.latent_scaling)
-            raw, decode_kwargs = fmt.vae_decode_inputs(self, raw, generator, **decode_options)
             compiled = self._compiled(self.vae)
-            image = _vae.decode_finite(self.vae, vae_dtype, upcast, raw, generator, compiled, **decode_kwargs)
-            image = fmt.to_requested_size(self, fmt.vae_output(image), height, width)
+
+            def decode(x, **decode_kwargs):
+                return _vae.decode_finite(self.vae, vae_dtype, upcast, x, generator, compiled, **decode_kwargs)
+
+            image = fmt.vae_decode(self, raw, decode, generator, **decode_options)
+            image = fmt.to_requested_size(self, image, height, width)
             image = fmt.postprocess(self, image, output_type)
         confirm_finite()  # NaN/inf in accelerator latents, read once the images are on the host (no extra sync)
 

@@ -17,6 +17,7 @@ from diffusers.image_processor import VaeImageProcessor
 from ._compile import VaeCompileMixin
 from ._latents_codec import LatentsCodecMixin
 from .formats import LatentFormat, formats_for_vae
+from .formats.sd_video import SDVideoFormat
 from .formats.video import ONE_FRAME, VIDEO, VideoFormat
 from .scaling import LatentScaling
 
@@ -83,7 +84,8 @@ def clip_format(vae: torch.nn.Module) -> VideoFormat:
     Raises:
         `ValueError`: if no proven video pipeline takes the VAE's class.
     """
-    found = [fmt for fmt in formats_for_vae(type(vae)) if isinstance(fmt, VideoFormat)]
+    formats = formats_for_vae(type(vae))  # not the image VAEs that video pipelines run frame by frame (`SDVideoFormat`)
+    found = [fmt for fmt in formats if isinstance(fmt, VideoFormat) and not isinstance(fmt, SDVideoFormat)]
     if not found:
         raise ValueError(
             f"Video clips need a video VAE of a covered family (Wan, LTX-Video, HunyuanVideo, CogVideoX, Mochi); "
@@ -109,8 +111,12 @@ def vae_latent_channels(vae: torch.nn.Module) -> int | None:
 
 def is_video_vae(vae: torch.nn.Module) -> bool:
     """Whether the VAE works on 5-D `(batch, channels, frames, height, width)` tensors: the families whose pipelines
-    take its class say so (video formats, or Qwen-Image's frame axis)."""
-    return any(isinstance(fmt, VideoFormat) or fmt.frame_axis for fmt in formats_for_vae(type(vae)))
+    take its class say so (video formats, or Qwen-Image's frame axis; not the video pipelines that run an image VAE on
+    each frame, `SDVideoFormat`)."""
+    return any(
+        fmt.frame_axis or (isinstance(fmt, VideoFormat) and not isinstance(fmt, SDVideoFormat))
+        for fmt in formats_for_vae(type(vae))
+    )
 
 
 class VaeCodec(VaeCompileMixin, LatentsCodecMixin):

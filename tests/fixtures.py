@@ -814,6 +814,250 @@ def kolors_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
     return embeds
 
 
+# --- SD image variants of issue 13 on the SD VAE (tests/formats/test_sd_variants.py) -----------------------------------
+# `sd_components()` with the variant's own UNet input channels, attention or scheduler; each test filters them to the
+# pipeline's `__init__`.
+
+
+def sd_gligen_components() -> dict:
+    """`StableDiffusionGLIGENPipeline` components: a UNet with gated self-attention and GLIGEN's box projection."""
+    return _with_unet(sd_components(), attention_type="gated")
+
+
+def sd_depth2img_components() -> dict:
+    """`StableDiffusionDepth2ImgPipeline` components: a UNet that takes latents and the depth map (4 + 1 channels), no
+    depth estimator (the tests pass `depth_map`)."""
+    return {**_with_unet(sd_components(), in_channels=5), "depth_estimator": None}
+
+
+def sd_upscale_components() -> dict:
+    """`StableDiffusionUpscalePipeline` (x4 upscaler) components: a UNet that takes latents and the low-resolution
+    image (4 + 3 channels) with the noise level as class label, and the upscaler's VAE factor (0.08333, which the
+    pipeline would otherwise write into the VAE's config)."""
+    from diffusers import DDPMScheduler
+
+    components = _with_unet(sd_components(), in_channels=7, num_class_embeds=100)
+    components["vae"].register_to_config(scaling_factor=0.08333)
+    scheduler = DDIMScheduler(prediction_type="v_prediction")
+    return {**components, "scheduler": scheduler, "low_res_scheduler": DDPMScheduler(), "max_noise_level": 350}
+
+
+def tiny_clip_vision(**overrides):
+    """A tiny `CLIPVisionModelWithProjection` (32-wide, 32-pixel images) and its image processor."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = {
+        "hidden_size": 32,
+        "projection_dim": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "intermediate_size": 37,
+        "patch_size": 4,
+    }
+    config.update(overrides)
+    torch.manual_seed(0)
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(**config)), CLIPImageProcessor(crop_size=32, size=32)
+
+
+def sd_image_variation_components() -> dict:
+    """`StableDiffusionImageVariationPipeline` components: the SD UNet conditioned on CLIP image embeddings."""
+    image_encoder, feature_extractor = tiny_clip_vision()
+    return {**sd_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def paint_by_example_components() -> dict:
+    """`PaintByExamplePipeline` components: an inpainting UNet (4 + 1 + 4 channels) and its example-image encoder."""
+    import importlib
+
+    import diffusers
+
+    # `diffusers.pipelines.paint_by_example` before 0.36, `...deprecated.paint_by_example` since
+    module = importlib.import_module(diffusers.PaintByExamplePipeline.__module__)
+    image_encoder, feature_extractor = tiny_clip_vision()
+    torch.manual_seed(0)
+    image_encoder = module.PaintByExampleImageEncoder(image_encoder.config, proj_size=32)
+    return {**sd_inpaint_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def sd_controlnet_xs_components() -> dict:
+    """`StableDiffusionControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers per
+    block (the adapter's blocks mirror 2)."""
+    from diffusers import ControlNetXSAdapter
+
+    components = _with_unet(sd_components(), layers_per_block=2)
+    torch.manual_seed(0)
+    components["controlnet"] = ControlNetXSAdapter.from_unet(
+        components["unet"], size_ratio=1, learn_time_embedding=True, conditioning_embedding_out_channels=(4, 8)
+    )
+    return components
+
+
+def sd_inversion_components() -> dict:
+    """`StableDiffusionDiffEditPipeline` / `StableDiffusionPix2PixZeroPipeline` components: an inverse DDIM scheduler
+    for their `invert`, no captioning model (Pix2Pix-Zero's, for `generate_caption` only)."""
+    from diffusers import DDIMInverseScheduler
+
+    components = sd_components()
+    inverse_scheduler = DDIMInverseScheduler.from_config(components["scheduler"].config)
+    return {**components, "inverse_scheduler": inverse_scheduler, "caption_generator": None, "caption_processor": None}
+
+
+def sd_latent_upscale_components() -> dict:
+    """`StableDiffusionLatentUpscalePipeline` components: a K-diffusion UNet (Fourier time embedding, no mid block)
+    that takes latents and the low-resolution latents (4 + 4 channels) and predicts 5 (as diffusers' fast test)."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        act_fn="gelu",
+        attention_head_dim=8,
+        norm_num_groups=None,
+        block_out_channels=[32, 32, 64, 64],  # its K-blocks' group norms need 32 channels
+        time_cond_proj_dim=160,
+        conv_in_kernel=1,
+        conv_out_kernel=1,
+        cross_attention_dim=32,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        in_channels=8,
+        mid_block_type=None,
+        only_cross_attention=False,
+        out_channels=5,
+        resnet_time_scale_shift="scale_shift",
+        time_embedding_type="fourier",
+        timestep_post_act="gelu",
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+    )
+    scheduler = EulerDiscreteScheduler(prediction_type="sample")
+    return {**sd_components(), "unet": unet, "scheduler": scheduler}
+
+
+# --- video pipelines on the SD VAE of issue 13 (tests/formats/test_video_sd.py) ----------------------------------------
+# AnimateDiff (a motion adapter over the SD UNet), ModelScope text-to-video (a 3-D UNet), PIA, I2VGen-XL and Stable
+# Video Diffusion, on the tiny SD VAE (Stable Video Diffusion: its temporal decoder), after diffusers' fast tests.
+
+
+def tiny_motion_adapter(block_out_channels=(4, 8)):
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    return MotionAdapter(
+        block_out_channels=block_out_channels,
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=2,
+    )
+
+
+def animatediff_components(controlnet: str | None = None, unet_in_channels: int = 4) -> dict:
+    """AnimateDiff components: the SD UNet and a motion adapter over it (the pipelines build the motion UNet), and
+    `controlnet` `"controlnet"` or `"sparse"` (a SparseCtrl ControlNet); PIA: `unet_in_channels=9` (latents, mask and
+    condition latents)."""
+    from diffusers import SparseControlNetModel
+
+    components = sd_variant_components(unet_in_channels=unet_in_channels if unet_in_channels != 4 else None)
+    components["motion_adapter"] = tiny_motion_adapter()
+    if controlnet == "controlnet":
+        components["controlnet"] = tiny_controlnet(sd_components()["unet"])
+    elif controlnet == "sparse":
+        torch.manual_seed(0)
+        components["controlnet"] = SparseControlNetModel(
+            block_out_channels=(4, 8),
+            layers_per_block=1,
+            conditioning_channels=3,
+            down_block_types=("CrossAttnDownBlockMotion", "DownBlockMotion"),
+            cross_attention_dim=32,
+            attention_head_dim=2,
+            conditioning_embedding_out_channels=(4, 8),
+            norm_num_groups=2,
+            motion_num_attention_heads=2,
+            use_simplified_condition_embedding=False,
+        )
+    return components
+
+
+# The tiny 3-D UNets' shape (ModelScope's `UNet3DConditionModel`, `I2VGenXLUNet`).
+UNET_3D = {
+    "block_out_channels": (4, 8),
+    "layers_per_block": 1,
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("CrossAttnDownBlock3D", "DownBlock3D"),
+    "up_block_types": ("UpBlock3D", "CrossAttnUpBlock3D"),
+    "cross_attention_dim": 32,
+    "attention_head_dim": 4,
+    "norm_num_groups": 2,
+}
+
+
+def text_to_video_sd_components() -> dict:
+    """`TextToVideoSDPipeline` / `VideoToVideoSDPipeline` components: a 3-D UNet on the tiny SD VAE."""
+    from diffusers import UNet3DConditionModel
+
+    torch.manual_seed(0)
+    return {**sd_components(), "unet": UNet3DConditionModel(**UNET_3D)}
+
+
+def i2vgen_xl_components() -> dict:
+    """`I2VGenXLPipeline` components: its 3-D UNet on the tiny SD VAE, a CLIP image encoder and its processor."""
+    from diffusers import I2VGenXLUNet
+
+    torch.manual_seed(0)
+    unet = I2VGenXLUNet(**UNET_3D, num_attention_heads=None)
+    image_encoder, feature_extractor = tiny_clip_vision()
+    return {**sd_components(), "unet": unet, "image_encoder": image_encoder, "feature_extractor": feature_extractor}
+
+
+def svd_components() -> dict:
+    """`StableVideoDiffusionPipeline` components: a spatio-temporal UNet, the temporal-decoder VAE (SD's
+    `scaling_factor`), a CLIP image encoder and its processor."""
+    from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 32),  # its group norms have 32 groups
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32,
+        num_attention_heads=2,
+        projection_class_embeddings_input_dim=24,  # 3 * addition_time_embed_dim
+        addition_time_embed_dim=8,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 32],  # its group norms have 32 groups
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        latent_channels=4,
+    )
+    # the pipeline resizes the condition image to 224 x 224 for its image encoder
+    image_encoder, feature_extractor = tiny_clip_vision(image_size=224, patch_size=32)
+    return {
+        "unet": unet,
+        "scheduler": scheduler,
+        "vae": vae,
+        "image_encoder": image_encoder,
+        "feature_extractor": feature_extractor,
+    }
+
+
 # --- Flux / SD3 / transformer pipeline variants of issue 13 ------------------------------------------------------------
 
 
@@ -896,6 +1140,27 @@ def launcher_env(tmp_path) -> dict:
         "OMP_NUM_THREADS": "1",
         "TMPDIR": str(launch_tmp),
     }
+
+
+def diffusers_class(name: str):
+    """The pipeline class `name` of the installed diffusers; the test is skipped where this diffusers (the oldest
+    supported) lacks it."""
+    import diffusers
+    import pytest
+
+    if not hasattr(diffusers, name):
+        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
+    return getattr(diffusers, name)
+
+
+def make_pipeline(pipeline_class, components: dict):
+    """`pipeline_class` built from the `components` its `__init__` takes, progress bar off."""
+    import inspect
+
+    accepted = inspect.signature(pipeline_class.__init__).parameters
+    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def generator(seed: int = 0) -> torch.Generator:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from diffusers import (
-    AnimateDiffPipeline,
     DDPMPipeline,
     DiffusionPipeline,
     FluxKontextPipeline,
@@ -140,8 +139,8 @@ def test_flux_family_gets_packed_latents():
     [
         (DDPMPipeline, "`DDPMPipeline` lacks a `vae` component"),
         (
-            AnimateDiffPipeline,
-            r"`AnimateDiffPipeline` has no proven latent format \(a video pipeline.*Covered families: ",
+            diffusers.TextToVideoZeroPipeline,
+            r"`TextToVideoZeroPipeline` has no proven latent format \(a video pipeline.*Covered families: ",
         ),
         (DiffusionPipeline, "not `DiffusionPipeline` itself"),
         (42, "must be a diffusers pipeline class"),

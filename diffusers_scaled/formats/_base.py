@@ -125,6 +125,19 @@ class LatentFormat:
         """Preprocessed pixels -> what `vae.encode` takes."""
         return pixels.unsqueeze(2) if self.frame_axis else pixels
 
+    def vae_encode(self, pipe, pixels: torch.Tensor, encode, generator=None) -> torch.Tensor:
+        """What `vae_input` gave -> raw latents, through `encode(x, generator)` (the VAE's encode with the posterior
+        sampling, float16 overflow retry included): one call here. Families whose stock pipeline splits the batch into
+        several VAE calls (frames as images, in chunks) override this."""
+        return encode(pixels, generator)
+
+    def vae_decode(self, pipe, raw: torch.Tensor, decode, generator=None, **options) -> torch.Tensor:
+        """Raw latents -> what the processor post-processes, through `decode(x, **vae_kwargs)` (the VAE's decode,
+        float16 overflow retry included): `vae_decode_inputs`, one call, `vae_output`. Families whose stock pipeline
+        splits the batch into several VAE calls override this; `options`: `decode_latents`' extra keyword arguments."""
+        raw, decode_kwargs = self.vae_decode_inputs(pipe, raw, generator, **options)
+        return self.vae_output(decode(raw, **decode_kwargs))
+
     def vae_decode_inputs(self, pipe, raw: torch.Tensor, generator=None, **options) -> tuple[torch.Tensor, dict]:
         """Raw latents -> (what `vae.decode` takes, its extra keyword arguments). Formats whose decoder call takes
         options (LTX-Video's timestep) override this; here there are none."""

@@ -8,7 +8,7 @@ release cannot slip an unproven class in. docs/latent-spaces.md's coverage table
 
 from __future__ import annotations
 
-from . import image, video
+from . import image, sd_video, video
 from ._base import LatentFormat
 
 
@@ -103,20 +103,18 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
 
 _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
-    """AllegroPipeline AnimateDiffControlNetPipeline AnimateDiffPAGPipeline AnimateDiffPipeline AnimateDiffSDXLPipeline
-    AnimateDiffSparseControlNetPipeline AnimateDiffVideoToVideoControlNetPipeline AnimateDiffVideoToVideoPipeline
+    """AllegroPipeline AnimateDiffSDXLPipeline
     AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
     CosmosVideoToWorldPipeline EasyAnimateControlPipeline EasyAnimateInpaintPipeline EasyAnimatePipeline
-    HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline I2VGenXLPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
+    HeliosPipeline HeliosPyramidPipeline HunyuanVideoFramepackPipeline Kandinsky5I2VPipeline Kandinsky5T2VPipeline Kandinsky6SRPipeline Kandinsky6TI2VAPipeline LTX2ConditionPipeline
     LTX2DFRPipeline LTX2DFRTemporalRefinePipeline LTX2HDRPipeline LTX2ImageToVideoPipeline LTX2InContextPipeline
     LTX2LatentUpsamplePipeline LTX2Pipeline LTX2VideoDiffusionDecodePipeline LTXConditionPipeline
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
-    MotifVideoImage2VideoPipeline MotifVideoPipeline PIAPipeline SanaImageToVideoPipeline SanaVideoPipeline
-    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline StableVideoDiffusionPipeline
-    TextToVideoSDPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline VideoToVideoSDPipeline WanAnimatePipeline WanVACEPipeline""",
+    MotifVideoImage2VideoPipeline MotifVideoPipeline SanaImageToVideoPipeline SanaVideoPipeline
+    SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
+    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
@@ -144,24 +142,24 @@ _RAW_LATENT_OUTPUT = (
     "conditions are encoded normalized and patchified: no one latent format is both",
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
+_NO_LATENT_OUTPUT = (
+    'its `__call__` has no `output_type="latent"` (it always decodes, through the deprecated `decode_latents`, to a '
+    "numpy array) and it has no `image_processor`: there are no latents of its own for `decode_latents` to match",
+    "StableDiffusionPipelineSafe",
+)
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AltDiffusionImg2ImgPipeline AltDiffusionPipeline AuraFlowPipeline BlipDiffusionControlNetPipeline
+    """AuraFlowPipeline BlipDiffusionControlNetPipeline
     BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline CycleDiffusionPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
+    CogView4ControlPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
     ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
     HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
     LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline PaintByExamplePipeline
+    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
     QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
     QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
-    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
-    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
-    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
-    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPipelineSafe
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline
+    StableDiffusionGLIGENTextImagePipeline
     StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
@@ -178,12 +176,23 @@ REFUSED: dict[str, str] = {
         _UNTESTABLE_OFFLINE,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
+        _NO_LATENT_OUTPUT,
         _NOT_PROVEN,
     )
     for name in names.split()
 }
 
 PROVEN.update(video.VIDEO_PROVEN)
+PROVEN.update(sd_video.SD_VIDEO_PROVEN)
+
+# The other pipelines on the SD 1.x/2.x VAE (variants, deprecated pipelines, upscalers): one parametrized test.
+_SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
+    SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
+    StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
+    StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
+    StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
+    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
 
 
 def _proven_name(pipeline_class: type) -> str | None:
