@@ -84,9 +84,8 @@ def clip_format(vae: torch.nn.Module) -> VideoFormat:
     Raises:
         `ValueError`: if no proven video pipeline takes the VAE's class.
     """
-    formats = formats_for_vae(
-        type(vae)
-    )  # not the image VAEs that video pipelines run frame by frame (`SDVideoFormat`)
+    # not the image VAEs that video pipelines run frame by frame (`SDVideoFormat`)
+    formats = formats_for_vae(type(vae))
     found = [fmt for fmt in formats if isinstance(fmt, VideoFormat) and not isinstance(fmt, SDVideoFormat)]
     if not found:
         raise ValueError(
