@@ -687,6 +687,289 @@ def cogview4_components() -> dict:
     return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), scheduler)
 
 
+# --- more image families of issue 13 (HiDream, HunyuanImage 2.1 and its refiner, ...) ------------------------------
+# Configs after diffusers' fast tests (tests/pipelines/{hidream_image,hunyuan_image_21}), smaller where only the plumbing
+# matters; no text encoders (the tests pass prompt embeddings).
+
+
+def hidream_components() -> dict:
+    """`HiDreamImagePipeline` components: Flux's kind of AutoencoderKL (a `scaling_factor` and a `shift_factor`), no
+    CLIP / T5 / Llama encoders. Its `__call__` generates at an area of `(default_sample_size * vae_scale_factor) ** 2`
+    pixels whatever the call's height and width (it rescales them): set `default_sample_size` on the pipeline to keep
+    a test small."""
+    from diffusers import HiDreamImageTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = HiDreamImageTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_channels=[32, 16],  # T5, Llama
+        text_emb_dim=32,
+        num_routed_experts=2,
+        num_activated_experts=1,
+        axes_dims_rope=(4, 2, 2),
+        max_resolution=(32, 32),
+        llama_layers=(0, 1),
+    ).eval()
+    components = _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611, shift_factor=0.1159))
+    others = ("text_encoder_2", "tokenizer_2", "text_encoder_3", "tokenizer_3", "text_encoder_4", "tokenizer_4")
+    return {**components, **dict.fromkeys(others)}
+
+
+def hidream_prompt_embeds(batch_size: int = 1, seed: int = 0) -> dict:
+    """T5 and Llama embeddings (the Llama ones stacked per layer) and the pooled CLIP embeddings for
+    `hidream_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    return {
+        "prompt_embeds_t5": torch.randn(batch_size, 8, 32, generator=g),
+        "prompt_embeds_llama3": torch.randn(2, batch_size, 8, 16, generator=g),
+        "pooled_prompt_embeds": torch.randn(batch_size, 32, generator=g),
+    }
+
+
+# The transformer shape both HunyuanImage 2.1 pipelines share.
+_HUNYUAN_IMAGE_TRANSFORMER = {
+    "num_attention_heads": 2,
+    "attention_head_dim": 8,
+    "num_layers": 1,
+    "num_single_layers": 1,
+    "num_refiner_layers": 1,
+    "text_embed_dim": 32,
+}
+
+
+def hunyuan_image_components(refiner: bool = False) -> dict:
+    """`HunyuanImagePipeline` components (with `refiner`, `HunyuanImageRefinerPipeline`'s): the HunyuanImage 2.1 VAE
+    (`AutoencoderKLHunyuanImage`, 32x compression in the real model, 4x here) or the refiner's 5-D one, each with a
+    `scaling_factor` that is not 1; no Qwen2.5-VL / ByT5 encoders, no guiders (the pipeline then guides with none)."""
+    from diffusers import AutoencoderKLHunyuanImage, AutoencoderKLHunyuanImageRefiner, HunyuanImageTransformer2DModel
+
+    shape = {"block_out_channels": (32, 32, 32), "layers_per_block": 1, "spatial_compression_ratio": 4}
+    torch.manual_seed(0)
+    if refiner:  # the refiner's transformer takes the noisy and the image latents, each 2 x 4 folded channels
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=16,
+            out_channels=8,
+            patch_size=(1, 1, 1),
+            rope_axes_dim=(4, 2, 2),
+            guidance_embeds=True,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImageRefiner(
+            latent_channels=4, temporal_compression_ratio=2, scaling_factor=0.7, **shape
+        )
+    else:
+        transformer = HunyuanImageTransformer2DModel(
+            in_channels=4,
+            out_channels=4,
+            patch_size=(1, 1),
+            rope_axes_dim=(4, 4),
+            text_embed_2_dim=32,
+            **_HUNYUAN_IMAGE_TRANSFORMER,
+        )
+        torch.manual_seed(0)
+        vae = AutoencoderKLHunyuanImage(
+            in_channels=3, out_channels=3, latent_channels=4, scaling_factor=0.476986, sample_size=32, **shape
+        )
+    components = {
+        **_without_text_encoder(transformer, vae, FlowMatchEulerDiscreteScheduler(shift=7.0)),
+        "guider": None,
+    }
+    return components if refiner else {**components, "text_encoder_2": None, "tokenizer_2": None, "ocr_guider": None}
+
+
+def hunyuan_image_prompt_embeds(refiner: bool = False, seed: int = 0) -> dict:
+    """Qwen2.5-VL embeddings and mask (and for the base pipeline, ByT5 glyph embeddings and mask) for
+    `hunyuan_image_components()` pipelines."""
+    g = torch.Generator("cpu").manual_seed(seed)
+    embeds = {
+        "prompt_embeds": torch.randn(1, 8, 32, generator=g),
+        "prompt_embeds_mask": torch.ones(1, 8, dtype=torch.long),
+    }
+    if not refiner:
+        embeds.update(
+            prompt_embeds_2=torch.randn(1, 8, 32, generator=g), prompt_embeds_mask_2=torch.ones(1, 8, dtype=torch.long)
+        )
+    return embeds
+
+
+def qwenimage_controlnet(extra_condition_channels: int = 0):
+    """A `QwenImageControlNetModel` shaped like `qwenimage_components()`' transformer; the inpainting pipeline's takes
+    the mask as 4 extra packed channels."""
+    from diffusers import QwenImageControlNetModel
+
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "attention_head_dim", "num_attention_heads")
+    shape += ("joint_attention_dim", "axes_dims_rope")
+    transformer = qwenimage_components()["transformer"]
+    return shaped_like(QwenImageControlNetModel, transformer, shape, extra_condition_channels=extra_condition_channels)
+
+
+def z_image_controlnet(control_in_dim: int = 16):
+    """A `ZImageControlNetModel` shaped like `z_image_components()`' transformer (the pipelines attach the
+    transformer's shared layers); the inpainting pipeline's control is the control image's latents, the mask and the
+    masked image's latents (33 channels)."""
+    from diffusers import ZImageControlNetModel
+
+    torch.manual_seed(0)
+    return ZImageControlNetModel(
+        control_layers_places=[0],
+        control_refiner_layers_places=[0],
+        control_in_dim=control_in_dim,
+        dim=32,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+    )
+
+
+def sana_sprint_components() -> dict:
+    """`SanaSprintPipeline` components: `sana_components()` with a guidance-embedding, QK-normalized transformer and
+    the SCM scheduler (whose `sigma_data` the pipeline divides out before it returns latents)."""
+    from diffusers import SanaTransformer2DModel, SCMScheduler
+
+    components = sana_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    config.update(guidance_embeds=True, qk_norm="rms_norm_across_heads")
+    return {**components, "transformer": SanaTransformer2DModel.from_config(config), "scheduler": SCMScheduler()}
+
+
+def sana_controlnet():
+    """A `SanaControlNetModel` shaped like `sana_components()`' transformer."""
+    from diffusers import SanaControlNetModel
+
+    shape = ("in_channels", "out_channels", "num_attention_heads", "attention_head_dim", "num_layers")
+    shape += ("num_cross_attention_heads", "cross_attention_head_dim", "cross_attention_dim", "caption_channels")
+    return shaped_like(SanaControlNetModel, sana_components()["transformer"], shape, sample_size=32)
+
+
+def cogview4_control_components() -> dict:
+    """`CogView4ControlPipeline` components: `cogview4_components()` with a transformer that takes the noisy latents
+    and the control image's latents (8 channels)."""
+    from diffusers import CogView4Transformer2DModel
+
+    components = cogview4_components()
+    config = {k: v for k, v in components["transformer"].config.items() if not k.startswith("_")}
+    torch.manual_seed(0)
+    return {**components, "transformer": CogView4Transformer2DModel.from_config({**config, "in_channels": 8})}
+
+
+def ovis_image_components() -> dict:
+    """`OvisImagePipeline` components: a Flux-shaped transformer and Flux's kind of VAE, no Qwen3 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import OvisImageTransformer2DModel
+
+    shape = ("patch_size", "in_channels", "out_channels", "num_layers", "num_single_layers", "attention_head_dim")
+    shape += ("num_attention_heads", "joint_attention_dim", "axes_dims_rope")
+    transformer = shaped_like(OvisImageTransformer2DModel, flux_components()["transformer"], shape)
+    return _without_text_encoder(transformer, tiny_vae_shifted())
+
+
+# AuraFlow, Lumina-Next and HunyuanDiT decode with the SDXL VAE's `scaling_factor` alone: their VAEs carry Playground
+# v2.5's per-channel statistics (`PLAYGROUND_STATISTICS`, below), which a format applying them would not ignore.
+
+
+def auraflow_components() -> dict:
+    """`AuraFlowPipeline` components, no UMT5 encoder: pass `text_embeds(1, 8, 32)`."""
+    from diffusers import AuraFlowTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = AuraFlowTransformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_mmdit_layers=1,
+        num_single_dit_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        caption_projection_dim=16,
+        joint_attention_dim=32,
+        out_channels=4,
+        pos_embed_max_size=256,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def lumina_components() -> dict:
+    """`LuminaPipeline` (Lumina-Next) components, no Gemma encoder: pass `text_embeds(1, 8, 8)`."""
+    from diffusers import LuminaNextDiT2DModel
+
+    torch.manual_seed(0)
+    transformer = LuminaNextDiT2DModel(
+        sample_size=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=8,
+        num_layers=1,
+        num_attention_heads=1,
+        num_kv_heads=1,
+        multiple_of=16,
+        cross_attention_dim=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(**PLAYGROUND_STATISTICS))
+
+
+def cogview3plus_components() -> dict:
+    """`CogView3PlusPipeline` components: an AutoencoderKL with a `scaling_factor` only, no T5 encoder (pass
+    `text_embeds(1, 8, 32, None)`)."""
+    from diffusers import CogVideoXDDIMScheduler, CogView3PlusTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = CogView3PlusTransformer2DModel(
+        patch_size=2,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=4,
+        num_attention_heads=2,
+        out_channels=4,
+        text_embed_dim=32,
+        time_embed_dim=8,
+        condition_dim=2,
+        pos_embed_max_size=16,
+        sample_size=8,
+    )
+    return _without_text_encoder(transformer, tiny_vae_kl(scaling_factor=0.3611), CogVideoXDDIMScheduler())
+
+
+def hunyuan_dit_components(controlnet: bool = False) -> dict:
+    """`HunyuanDiTPipeline` / `HunyuanDiTPAGPipeline` components (with `controlnet`, `HunyuanDiTControlNetPipeline`'s),
+    no BERT / T5 encoders (pass `hunyuan_dit_prompt_embeds()`). Its `__call__` sizes the rotary embeddings for SD's
+    8x VAE: the VAE here has four blocks."""
+    from diffusers import DDPMScheduler, HunyuanDiT2DControlNetModel, HunyuanDiT2DModel
+
+    shape = {"sample_size": 16, "patch_size": 2, "attention_head_dim": 8, "num_attention_heads": 3, "in_channels": 4}
+    shape.update(cross_attention_dim=32, cross_attention_dim_t5=32, pooled_projection_dim=16, hidden_size=24)
+    shape.update(text_len=8, text_len_t5=8)
+    torch.manual_seed(0)
+    transformer = HunyuanDiT2DModel(num_layers=2, **shape)
+    blocks = {"down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4}
+    vae = tiny_vae_kl(block_out_channels=[4, 4, 4, 4], **blocks, **PLAYGROUND_STATISTICS)
+    components = _without_text_encoder(transformer, vae, DDPMScheduler())
+    components.update(text_encoder_2=None, tokenizer_2=None, safety_checker=None, feature_extractor=None)
+    if controlnet:
+        torch.manual_seed(0)
+        components["controlnet"] = HunyuanDiT2DControlNetModel(transformer_num_layers=2, **shape)
+    return {**components, "requires_safety_checker": False}
+
+
+def hunyuan_dit_prompt_embeds(negative: bool = False) -> dict:
+    """BERT and T5 embeddings with their masks for `hunyuan_dit_components()` pipelines; with `negative`, the negative
+    ones too (for classifier-free guidance)."""
+    embeds = {}
+    for prefix, seed in (("", 0), ("negative_", 2))[: 2 if negative else 1]:
+        for suffix, offset in (("", 0), ("_2", 1)):
+            pair = text_embeds(1, 8, 32, seed=seed + offset)
+            embeds[f"{prefix}prompt_embeds{suffix}"] = pair["prompt_embeds"]
+            embeds[f"{prefix}prompt_attention_mask{suffix}"] = pair["prompt_attention_mask"]
+    return embeds
+
+
 # --- SD / SDXL pipeline variants of issue 13 (ControlNet, PAG, T2I-Adapter, InstructPix2Pix, LCM, Kolors) -------------
 # The base pipelines' components plus the variant's own model; each variant's tests filter them to its `__init__`.
 
@@ -824,6 +1107,24 @@ def sd_gligen_components() -> dict:
     return _with_unet(sd_components(), attention_type="gated")
 
 
+def sd_gligen_text_image_components() -> dict:
+    """`StableDiffusionGLIGENTextImagePipeline` components: a UNet with gated self-attention over text and image
+    groundings, a CLIP image encoder, its processor with the tokenizer, and the image-embedding projection."""
+    from diffusers.pipelines.stable_diffusion import CLIPImageProjection
+    from transformers import CLIPProcessor
+
+    components = _with_unet(sd_components(), attention_type="gated-text-image")
+    image_encoder, image_processor = tiny_clip_vision()
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tiny_tokenizer())
+    torch.manual_seed(0)
+    return {
+        **components,
+        "image_encoder": image_encoder,
+        "processor": processor,
+        "image_project": CLIPImageProjection(32),
+    }
+
+
 def sd_depth2img_components() -> dict:
     """`StableDiffusionDepth2ImgPipeline` components: a UNet that takes latents and the depth map (4 + 1 channels), no
     depth estimator (the tests pass `depth_map`)."""
@@ -880,12 +1181,13 @@ def paint_by_example_components() -> dict:
     return {**sd_inpaint_components(), "image_encoder": image_encoder, "feature_extractor": feature_extractor}
 
 
-def sd_controlnet_xs_components() -> dict:
-    """`StableDiffusionControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers per
-    block (the adapter's blocks mirror 2)."""
+def controlnet_xs_components(xl: bool = False) -> dict:
+    """`StableDiffusion{,XL}ControlNetXSPipeline` components: a ControlNet-XS adapter made from a UNet with 2 layers
+    per block (the adapter's blocks mirror 2); SDXL: Playground v2.5's statistics in the VAE config, which the
+    pipeline ignores."""
     from diffusers import ControlNetXSAdapter
 
-    components = _with_unet(sd_components(), layers_per_block=2)
+    components = _with_unet(sdxl_variant_components() if xl else sd_components(), layers_per_block=2)
     torch.manual_seed(0)
     components["controlnet"] = ControlNetXSAdapter.from_unet(
         components["unet"], size_ratio=1, learn_time_embedding=True, conditioning_embedding_out_channels=(4, 8)
@@ -901,6 +1203,48 @@ def sd_inversion_components() -> dict:
     components = sd_components()
     inverse_scheduler = DDIMInverseScheduler.from_config(components["scheduler"].config)
     return {**components, "inverse_scheduler": inverse_scheduler, "caption_generator": None, "caption_processor": None}
+
+
+def ledits_components(xl: bool = False) -> dict:
+    """`LEditsPPPipelineStableDiffusion{,XL}` components with the multistep DPM-Solver these pipelines switch any
+    other scheduler to (SDXL: Playground v2.5's statistics in the VAE config, which these pipelines ignore)."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    components = sdxl_variant_components() if xl else sd_components()
+    config = components["scheduler"].config
+    scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="sde-dpmsolver++", solver_order=2)
+    return {**components, "scheduler": scheduler}
+
+
+def stable_unclip_components(img2img: bool = False) -> dict:
+    """`StableUnCLIP{,Img2Img}Pipeline` components: a UNet conditioned on noised CLIP image embeddings (class
+    embedding of 2 x 32), their normalizer and noising scheduler; the image embeddings come from a CLIP image encoder
+    (img2img) or from a prior on CLIP text embeddings."""
+    from diffusers import DDPMScheduler, PriorTransformer
+    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
+
+    components = _with_unet(sd_components(), class_embed_type="projection", projection_class_embeddings_input_dim=64)
+    torch.manual_seed(0)
+    components["image_normalizer"] = StableUnCLIPImageNormalizer(embedding_dim=32)
+    components["image_noising_scheduler"] = DDPMScheduler(beta_schedule="squaredcos_cap_v2")
+    if img2img:
+        components["image_encoder"], components["feature_extractor"] = tiny_clip_vision()
+        return components
+    torch.manual_seed(0)
+    components["prior"] = PriorTransformer(
+        num_attention_heads=2, attention_head_dim=16, embedding_dim=32, num_layers=1
+    )
+    torch.manual_seed(0)
+    components["prior_text_encoder"] = CLIPTextModelWithProjection(_text_encoder_config(projection_dim=32))
+    components["prior_tokenizer"] = tiny_tokenizer()
+    components["prior_scheduler"] = DDPMScheduler(
+        variance_type="fixed_small_log",
+        prediction_type="sample",
+        clip_sample=True,
+        clip_sample_range=5.0,
+        beta_schedule="squaredcos_cap_v2",
+    )
+    return components
 
 
 def sd_latent_upscale_components() -> dict:
@@ -972,6 +1316,12 @@ def animatediff_components(controlnet: str | None = None, unet_in_channels: int 
             use_simplified_condition_embedding=False,
         )
     return components
+
+
+def animatediff_sdxl_components() -> dict:
+    """`AnimateDiffSDXLPipeline` components: the SDXL UNet (Playground v2.5's statistics in the VAE config, which this
+    pipeline ignores) and a motion adapter over it."""
+    return {**sdxl_variant_components(), "motion_adapter": tiny_motion_adapter(block_out_channels=(2, 4))}
 
 
 # The tiny 3-D UNets' shape (ModelScope's `UNet3DConditionModel`, `I2VGenXLUNet`).
@@ -1066,11 +1416,9 @@ def flux_controlnet():
     packed latents)."""
     from diffusers import FluxControlNetModel
 
-    config = flux_components()["transformer"].config
     shape = ("patch_size", "num_layers", "num_single_layers", "attention_head_dim", "num_attention_heads")
     shape += ("joint_attention_dim", "pooled_projection_dim", "axes_dims_rope")
-    torch.manual_seed(0)
-    return FluxControlNetModel(in_channels=16, **{key: config[key] for key in shape})
+    return shaped_like(FluxControlNetModel, flux_components()["transformer"], shape, in_channels=16)
 
 
 def sd3_controlnet(extra_conditioning_channels: int = 0):
@@ -1078,13 +1426,17 @@ def sd3_controlnet(extra_conditioning_channels: int = 0):
     as 1 extra channel."""
     from diffusers import SD3ControlNetModel
 
-    config = sd3_components()["transformer"].config
     shape = ("sample_size", "patch_size", "in_channels", "num_layers", "attention_head_dim", "num_attention_heads")
     shape += ("caption_projection_dim", "joint_attention_dim", "pooled_projection_dim", "out_channels")
+    transformer = sd3_components()["transformer"]
+    return shaped_like(SD3ControlNetModel, transformer, shape, extra_conditioning_channels=extra_conditioning_channels)
+
+
+def shaped_like(model_class, transformer, keys: tuple[str, ...], **config):
+    """A `model_class` built (seed 0) with `transformer`'s config values for `keys` and `config`: a ControlNet shaped
+    like its pipeline's transformer, or a sibling transformer."""
     torch.manual_seed(0)
-    return SD3ControlNetModel(
-        extra_conditioning_channels=extra_conditioning_channels, **{key: config[key] for key in shape}
-    )
+    return model_class(**{key: transformer.config[key] for key in keys}, **config)
 
 
 def text_embeds(

@@ -299,10 +299,10 @@ def test_info_on_a_video_vae_lists_its_families_and_reads_no_scaling_factor(tmp_
 def test_info_on_a_refused_pipeline_says_why(tmp_path, vae_dir, capsys):
     pipeline = tmp_path / "pipeline"
     os.makedirs(pipeline)
-    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "TextToVideoZeroPipeline"}))
+    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "CosmosTextToWorldPipeline"}))
     os.rename(vae_dir, pipeline / "vae")
     assert main(["info", "--model", str(pipeline)]) == 0
     assert (
-        "family:           none: `TextToVideoZeroPipeline` has no proven latent format (a video"
+        "family:           none: `CosmosTextToWorldPipeline` has no proven latent format (a video"
         in capsys.readouterr().out
     )

@@ -1,7 +1,8 @@
 """Command-line errors a newcomer meets in the first hour (issue 15): each is one line that names the argument and says
 what to do, comes before any work, and leaves nothing behind. Every test runs the command in a subprocess, as a user
-does, with the small VAE that ships with the package and no network (the Hub tests use `HF_HUB_OFFLINE=1` or an
-endpoint on this machine that refuses connections, and an empty Hugging Face home)."""
+does (a test's commands that run in turn share one), with the small VAE that ships with the package and no network
+(the Hub tests use `HF_HUB_OFFLINE=1` or an endpoint on this machine that refuses connections, and an empty Hugging
+Face home)."""
 
 import json
 import os
@@ -18,7 +19,7 @@ from fixtures import default_sigint, write_image_folder
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cli(*args, cwd, timeout=300, **env) -> subprocess.CompletedProcess:
+def cli(*args, cwd, timeout=300, module=True, **env) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
         "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -27,13 +28,51 @@ def cli(*args, cwd, timeout=300, **env) -> subprocess.CompletedProcess:
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "diffusers_scaled.cli", *args],
+        [sys.executable, *(["-m", "diffusers_scaled.cli"] if module else []), *args],
         capture_output=True,
         text=True,
         env=environment,
         cwd=cwd,
         timeout=timeout,
     )
+
+
+# The console script's `main` once per command (a JSON list of argument lists) in one child process, each command's
+# exit status, stdout and stderr captured at the file descriptors: one start-up (seconds of imports) for a test's
+# commands that run in turn.
+_COMMANDS = r"""
+import json, os, sys, tempfile
+from diffusers_scaled.cli import main
+results = []
+for arguments in json.loads(sys.argv[1]):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        try:
+            code = main(arguments)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+        out.seek(0)
+        err.seek(0)
+        results.append([code, out.read().decode(), err.read().decode()])
+with open(sys.argv[2], "w") as f:
+    json.dump(results, f)
+"""
+
+
+def clis(*commands: list[str], cwd) -> list[subprocess.CompletedProcess]:
+    """`cli` for several commands run in turn, in one process."""
+    report = os.path.join(cwd, ".clis.json")
+    started = cli("-c", _COMMANDS, json.dumps(commands), report, cwd=cwd, module=False)
+    assert started.returncode == 0, started.stderr
+    with open(report) as f:
+        results = json.load(f)
+    os.remove(report)
+    return [subprocess.CompletedProcess(c, code, out, err) for c, (code, out, err) in zip(commands, results)]
 
 
 def one_line_error(result, command: str) -> str:
@@ -79,7 +118,11 @@ def test_missing_model_path(tmp_path, model):
 
 def test_calibrate_on_one_batch_writes_null_not_nan(tmp_path):
     images = write_image_folder(str(tmp_path / "images"), n=2)
-    result = cli("calibrate", images, "--json", "--output", "stats.json", "--no-preview", cwd=tmp_path)
+    result, text = clis(
+        ["calibrate", images, "--json", "--output", "stats.json", "--no-preview"],
+        ["calibrate", images, "--no-preview"],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
 
     def no_nan(value):
@@ -90,7 +133,6 @@ def test_calibrate_on_one_batch_writes_null_not_nan(tmp_path):
         written = json.load(f, parse_constant=no_nan)
     assert printed["scaling_factor_ci95"] is None and written["scaling_factor_ci95"] is None
     assert printed["num_images"] == 2 and written["scaling_factor"] == printed["scaling_factor"]
-    text = cli("calibrate", images, "--no-preview", cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "needs at least two batches" in text.stdout and "nan" not in text.stdout.lower()
 
@@ -127,19 +169,25 @@ def test_unusable_device(tmp_path):
 
 def test_resolution_that_is_not_a_multiple_of_the_scale_factor(tmp_path):
     images = write_image_folder(str(tmp_path / "images"), n=2)
-    line = one_line_error(cli("encode", images, "out", "--resolution", "257", cwd=tmp_path), "encode")
+    encode, calibrate = clis(
+        ["encode", images, "out", "--resolution", "257"], ["calibrate", images, "--resolution", "257"], cwd=tmp_path
+    )
+    line = one_line_error(encode, "encode")
     # the embedded VAE's scale factor is 4
     assert "`--resolution` must be a multiple of the VAE's scale factor 4" in line and "Use 256 or 260" in line
     assert not (tmp_path / "out").exists()
-    line = one_line_error(cli("calibrate", images, "--resolution", "257", cwd=tmp_path), "calibrate")
+    line = one_line_error(calibrate, "calibrate")
     assert "`--resolution` must be a multiple" in line
 
 
 def test_raw_mismatch_is_readable(tmp_path):
     images = write_image_folder(str(tmp_path / "images"), n=2)
-    first = cli("encode", images, "out", "--resolution", "64", cwd=tmp_path)
+    first, result = clis(
+        ["encode", images, "out", "--resolution", "64"],
+        ["encode", images, "out", "--resolution", "64", "--raw"],
+        cwd=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
-    result = cli("encode", images, "out", "--resolution", "64", "--raw", cwd=tmp_path)
     assert result.returncode == 1
     (message,) = [line for line in result.stderr.splitlines() if "error:" in line]
     assert "scaling: the cache has latents scaled with scaling_factor=" in message

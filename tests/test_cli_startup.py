@@ -46,6 +46,34 @@ def test_help_and_version_import_nothing_heavy_and_print_no_notice(args):
     assert "usage: diffusers-scaled" in result.stdout or "diffusers-scaled " in result.stdout
 
 
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        *[(command + ["--model", "./missing"], "`--model` is `./missing`, which does not exist") for command in (
+            ["info"], ["roundtrip"], ["calibrate", "images"], ["encode", "images", "out"]
+        )],
+        (["roundtrip", "nope.jpg"], "`image` is `nope.jpg`, which is missing"),
+        (["calibrate", "images", "--write", "a_file"], "`--write` is `a_file`, which is a file"),
+    ],
+    ids=["info", "roundtrip", "calibrate", "encode", "roundtrip-image", "calibrate-write"],
+)  # fmt: skip
+def test_argument_errors_come_before_torch_is_imported(args, error, tmp_path):
+    # Issue 15: `info --model ./missing` paid ~6 s of imports (torch, diffusers) before its one-line error.
+    (tmp_path / "a_file").write_text("x")
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    message, heavy = result.stderr.splitlines()
+    assert message.startswith(f"diffusers-scaled {args[0]}: error: {error}"), message
+    assert heavy == "HEAVY:"  # the error came before any heavy import
+    assert os.listdir(tmp_path) == ["a_file"]  # nothing created (`encode`'s output folder)
+
+
 def test_help_takes_under_a_second():
     # The acceptance bar of issue 15, best of three (the first run may pay for cold caches). docs/cli.md has the figures.
     times = []

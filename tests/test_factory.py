@@ -139,8 +139,8 @@ def test_flux_family_gets_packed_latents():
     [
         (DDPMPipeline, "`DDPMPipeline` lacks a `vae` component"),
         (
-            diffusers.TextToVideoZeroPipeline,
-            r"`TextToVideoZeroPipeline` has no proven latent format \(a video pipeline.*Covered families: ",
+            diffusers.CosmosTextToWorldPipeline,
+            r"`CosmosTextToWorldPipeline` has no proven latent format \(a video pipeline.*Covered families: ",
         ),
         (DiffusionPipeline, "not `DiffusionPipeline` itself"),
         (42, "must be a diffusers pipeline class"),

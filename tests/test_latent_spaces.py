@@ -65,13 +65,21 @@ def stock_img2img_encode(components, image, seed):
 # per-channel statistics ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("output_type", ["np", "pt"])
-def test_sdxl_per_channel_decode_equals_text_to_image(components, output_type):
+SDXL_INPUTS = {"prompt": PROMPT, "num_inference_steps": 2, "height": SIZE, "width": SIZE}
+
+
+@pytest.fixture(scope="module")
+def sdxl_pipe_and_latents(components):
+    """The per-channel SDXL pipeline and what it returns with `output_type="latent"` (one run, shared)."""
     pipe = make(ScaledStableDiffusionXLPipeline, components)
+    return pipe, pipe(**SDXL_INPUTS, generator=generator(0), output_type="latent").images
+
+
+@pytest.mark.parametrize("output_type", ["np", "pt"])
+def test_sdxl_per_channel_decode_equals_text_to_image(sdxl_pipe_and_latents, output_type):
+    pipe, latents = sdxl_pipe_and_latents
     assert pipe.latent_scaling.is_per_channel
-    inputs = {"prompt": PROMPT, "num_inference_steps": 2, "height": SIZE, "width": SIZE}
-    latents = pipe(**inputs, generator=generator(0), output_type="latent").images
-    expected = pipe(**inputs, generator=generator(0), output_type=output_type).images
+    expected = pipe(**SDXL_INPUTS, generator=generator(0), output_type=output_type).images
     with torch.no_grad():
         images = pipe.decode_latents(latents, output_type=output_type)
     if output_type == "np":

@@ -83,22 +83,28 @@ def pipe_and_name(request):
     return make_pipe(name, vae), name
 
 
+@pytest.fixture(scope="module")
+def latents(pipe_and_name):
+    """What the pipeline returns with `output_type="latent"` for `call_inputs(name, batch_size=2)`: one run per
+    pipeline, shared by the decode tests (each runs the stock call for its output type with the same inputs)."""
+    pipe, name = pipe_and_name
+    return pipe(**call_inputs(name, batch_size=2), output_type="latent").images
+
+
 # decode_latents ---------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("output_type", ["pil", "np", "pt"])
-def test_decode_latents_equals_pipeline_output(pipe_and_name, output_type):
+def test_decode_latents_equals_pipeline_output(pipe_and_name, latents, output_type):
     pipe, name = pipe_and_name
-    latents = pipe(**call_inputs(name, batch_size=2), output_type="latent").images
     stock = pipe(**call_inputs(name, batch_size=2), output_type=output_type).images
     with torch.no_grad():
         ours = pipe.decode_latents(latents, output_type=output_type)
     assert_same_images(ours, stock, output_type)
 
 
-def test_decode_latents_return_dict(pipe_and_name):
-    pipe, name = pipe_and_name
-    latents = pipe(**call_inputs(name), output_type="latent").images
+def test_decode_latents_return_dict(pipe_and_name, latents):
+    pipe, _ = pipe_and_name
     output = pipe.decode_latents(latents, output_type="np", return_dict=True)
     assert_same_images(output.images, pipe.decode_latents(latents), "np")
 

@@ -71,26 +71,25 @@ def test_force_upcast_leaves_the_shared_vae_alone():
     assert images.dtype == torch.float32
 
 
-def stock_sdxl_images(pipe, size=SIZE, **kwargs):
-    """The stock SDXL `__call__` at `size`: its latents (the VAE untouched) and its decoded images (the VAE upcast in
-    place by the stock code, and converted back)."""
+def stock_sdxl(pipe, output_type, size=SIZE, **kwargs):
+    """The stock SDXL `__call__` at `size`: with `output_type="latent"` its latents (the VAE untouched: they do not
+    depend on the VAE's state), with `"np"` its decoded images (the VAE upcast in place by the stock code, and converted
+    back). Each test runs only the calls it compares with."""
     inputs = {"prompt": PROMPT, "num_inference_steps": 2, "height": size, "width": size, **kwargs}
-    latents = pipe(**inputs, generator=generator(), output_type="latent").images
-    images = pipe(**inputs, generator=generator(), output_type="np").images
-    return latents, images
+    return pipe(**inputs, generator=generator(), output_type=output_type).images
 
 
 def test_upcast_follows_weights_changed_in_place_through_data():
     # Fine-tuning and LoRA-fusing code writes weights through `.data`, which changes neither the tensor's storage nor
     # its version counter: each call must still compute with the weights the VAE holds now, as the stock path does.
     pipe = sdxl_fp16_upcast()
-    latents, _ = stock_sdxl_images(pipe)
+    latents = stock_sdxl(pipe, "latent")
     with torch.no_grad():
         before = pipe.decode_latents(latents)
         for parameter in pipe.vae.decoder.parameters():
             parameter.data.mul_(0.5)
         ours = pipe.decode_latents(latents)
-    _, stock = stock_sdxl_images(pipe)
+    stock = stock_sdxl(pipe, "np")
     assert not np.array_equal(ours, before)  # the change matters
     assert_equals_stock_upcast(ours, stock)
 
@@ -99,12 +98,12 @@ def test_upcast_follows_tiling_switched_on_after_the_first_call():
     # 64x64 images: 32x32 latents, over the tiny VAE's 16x16 latent tile, so the tiled decode is a different
     # computation (blended tile seams).
     pipe = sdxl_fp16_upcast()
-    latents, untiled = stock_sdxl_images(pipe, size=2 * SIZE)
+    latents, untiled = stock_sdxl(pipe, "latent", size=2 * SIZE), stock_sdxl(pipe, "np", size=2 * SIZE)
     with torch.no_grad():
         assert_equals_stock_upcast(pipe.decode_latents(latents), untiled)
         pipe.vae.enable_tiling()
         tiled = pipe.decode_latents(latents)
-    _, stock_tiled = stock_sdxl_images(pipe, size=2 * SIZE)
+    stock_tiled = stock_sdxl(pipe, "np", size=2 * SIZE)
     assert not np.array_equal(stock_tiled, untiled)  # tiling matters here
     assert_equals_stock_upcast(tiled, stock_tiled)
     pipe.vae.disable_tiling()
@@ -114,7 +113,7 @@ def test_upcast_follows_tiling_switched_on_after_the_first_call():
 
 def test_upcast_follows_slicing_and_hooks_added_after_the_first_call():
     pipe = sdxl_fp16_upcast()
-    latents, _ = stock_sdxl_images(pipe, num_images_per_prompt=2)
+    latents = stock_sdxl(pipe, "latent", num_images_per_prompt=2)
     with torch.no_grad():
         pipe.decode_latents(latents)
     pipe.vae.enable_slicing()
@@ -123,7 +122,7 @@ def test_upcast_follows_slicing_and_hooks_added_after_the_first_call():
     with torch.no_grad():
         ours = pipe.decode_latents(latents)
     handle.remove()
-    _, stock = stock_sdxl_images(pipe, num_images_per_prompt=2)
+    stock = stock_sdxl(pipe, "np", num_images_per_prompt=2)
     assert batches == [1, 1]  # the VAE's own decoder, one image at a time
     assert_equals_stock_upcast(ours, stock)
 

@@ -14,8 +14,8 @@
 diffusers' tests load a tiny tokenizer from the Hub: `upstream/hub_cache.py` writes one into a temporary Hub cache.
 
 Usage: `python upstream/check.py [--workdir DIR]` from the repository root; exits non-zero on the first failure.
-Everything happens in a temporary folder (or DIR, kept for inspection); the environment's own diffusers is not
-touched. It needs the environment of the project's test command (torch, transformers, pytest, ruff) and PyPI.
+Everything happens in a temporary folder (or DIR, kept for inspection), the temporary files of its steps (pytest's,
+torch's compile caches) included; the environment's own diffusers is not touched. It needs the environment of the project's test command (torch, transformers, pytest, ruff) and PyPI.
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def copy_tree(source: str, destination: str) -> str:
     return destination
 
 
+def basetemp() -> str:
+    """pytest's option for its temporary folders: in this run's $TMPDIR (see `keep_temporary_files_in`), not in
+    `pytest-of-<user>` folders that pytest keeps after the run."""
+    return "--basetemp=" + os.path.join(tempfile.gettempdir(), "pytest")
+
+
 def pytest(tree: str, tests: list[str], env: dict, *options: str) -> int:
     """Runs diffusers test modules of `tree` against the diffusers of `tree/src`; returns pytest's exit code."""
     # diffusers' tests are a package (`from ..testing_utils import ...`); the sdist ships tests/testing_utils.py
@@ -124,7 +130,8 @@ def pytest(tree: str, tests: list[str], env: dict, *options: str) -> int:
         while folder:
             open(os.path.join(tree, folder, "__init__.py"), "a").close()
             folder = os.path.dirname(folder)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tree, *options, *tests]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tree, basetemp(), *options]
+    cmd += tests
     start = time.monotonic()
     returncode = subprocess.run(cmd, cwd=tree, env=dict(env, PYTHONPATH=os.path.join(tree, "src"))).returncode
     print(f"    ({time.monotonic() - start:.1f}s)", flush=True)
@@ -171,12 +178,28 @@ def check_fixes_fail_first(pristine: str, unfixed_tree: str, env: dict) -> None:
         step(f"ok: the tests of {name} fail without its fix")
 
 
+def keep_temporary_files_in(workdir: str) -> None:
+    """Sends what this process and its children write to temporary places into `workdir`, removed with it: $TMPDIR
+    (torch makes `torchinductor_<user>` there as soon as diffusers is imported, the tiny tokenizer is written there),
+    torch's compile caches (by default `$TMPDIR/torchinductor_<user>` and `~/.triton`); `pytest` gives each run a
+    `--basetemp` in it too (pytest keeps its `pytest-of-<user>` folders by design)."""
+    temp = os.path.join(workdir, "tmp")
+    os.makedirs(temp, exist_ok=True)
+    os.environ.update(
+        TMPDIR=temp,
+        TORCHINDUCTOR_CACHE_DIR=os.path.join(workdir, "cache", "inductor"),
+        TRITON_CACHE_DIR=os.path.join(workdir, "cache", "triton"),
+    )
+    tempfile.tempdir = temp  # this process computed its temporary folder already (for `workdir`)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="work in this (new or empty) folder and keep it, instead of a temporary one")
     args = parser.parse_args()
     workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="diffusers-upstream-check-")
     os.makedirs(workdir, exist_ok=True)
+    keep_temporary_files_in(workdir)
     start = time.monotonic()
     try:
         if not PATCHES:
@@ -201,7 +224,7 @@ def main() -> None:
         step("equivalence: patched release vs diffusers_scaled and vs the pristine release")
         patched_src, stock_src = os.path.join(patched_tree, "src"), os.path.join(stock_tree, "src")
         run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "upstream/tests"],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", basetemp(), "upstream/tests"],
             cwd=ROOT,
             env=dict(
                 env,

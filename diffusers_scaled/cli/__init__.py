@@ -11,7 +11,7 @@ import os
 import sys
 
 from .. import __version__
-from . import calibrate, encode, info, roundtrip, verify  # light: see `_common`
+from . import _common, calibrate, encode, info, roundtrip, verify  # light: see `_common`
 
 
 COMMANDS = {"roundtrip": roundtrip, "calibrate": calibrate, "encode": encode, "verify": verify, "info": info}
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        _common.check_model(args)  # a model that cannot be found: reported before the command imports torch
         return args.run(args) or 0
     except KeyboardInterrupt:
         hint = getattr(args, "interrupted", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..checks import SAMPLE_MODES
+from ..checks import SAMPLE_MODES, check_model_source
 
 
 DTYPES = ("float32", "float16", "bfloat16")  # names of torch dtypes
@@ -154,6 +154,13 @@ def check_output_folder(path: str | None, argument: str) -> None:
     """Refuses, before any work, an output folder that is a file."""
     if path is not None and os.path.exists(path) and not os.path.isdir(path):
         raise FileExistsError(f"{argument} is `{path}`, which is a file: give a folder (new or empty).")
+
+
+def check_model(args) -> None:
+    """Refuses a `--model` that cannot be found (missing path, not cached while offline, Hub unreachable) before
+    torch or diffusers is imported: the one-line error comes at once, not after seconds of imports."""
+    if getattr(args, "model", None) is not None:
+        check_model_source(args.model, args.subfolder)
 
 
 def model_name(args) -> str:

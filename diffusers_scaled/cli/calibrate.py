@@ -41,12 +41,13 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    _common.check_output_file(args.output, "`--output`")
+    _common.check_output_folder(args.write, "`--write`")  # both before the heavy imports: a bad path fails at once
+
     from .. import atomic
     from ..tools import calibrate as calibrate_tool
     from ..tools import is_main_process
 
-    _common.check_output_file(args.output, "`--output`")
-    _common.check_output_folder(args.write, "`--write`")
     vae = _common.load(args)
     result = calibrate_tool(
         vae,

@@ -76,14 +76,15 @@ def roundtrip(vae, image, sample_mode: str = "argmax", seed: int = 0) -> dict:
 
 
 def run(args) -> int:
+    if args.image is not None:
+        _common.check_input_file(args.image, "`image`")
+    _common.check_output_file(args.output, "`--output`")  # both before the heavy imports: a bad path fails at once
+
     import PIL.Image
 
     from ..tools import read_image, sample_image_path
     from ._picture import comparison_picture
 
-    if args.image is not None:
-        _common.check_input_file(args.image, "`image`")
-    _common.check_output_file(args.output, "`--output`")
     path = args.image or sample_image_path()
     image = read_image(path)
     if max(image.size) > args.max_size:

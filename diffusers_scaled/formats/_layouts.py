@@ -14,6 +14,7 @@ Every re-layout calls the pipeline's own static methods (`_pack_latents`, `_unpa
 | `FLUX_PACKED`   | `(batch, channels, h, w)`             | `(batch, h/2 * w/2, channels * 4)`    | Flux.1, Chroma         |
 | `QWEN_PACKED`   | `(batch, channels, 1, h, w)`          | `(batch, h/2 * w/2, channels * 4)`    | Qwen-Image             |
 | `FLUX2_PACKED`  | `(batch, channels * 4, h/2, w/2)` (2x2 patchified) | `(batch, h/2 * w/2, channels * 4)` | Flux.2             |
+| `HUNYUAN_IMAGE_REFINER_FOLDED` | `(batch, channels * 2, 1, h, w)` (the frame doubled, folded into channels) | the same | HunyuanImage 2.1 refiner |
 """
 
 from __future__ import annotations
@@ -179,7 +180,30 @@ class Flux2Packing(Layout):
         return pipe._unpack_latents_with_ids(latents, ids)
 
 
+class HunyuanImageRefinerFolding(Layout):
+    """The HunyuanImage 2.1 refiner's layout: its VAE's one latent frame is repeated and each pair of frames folded
+    into the channels (`_reorder_image_tokens`), where the scaling applies, and unfolded back before decoding
+    (`_restore_image_tokens_order`)."""
+
+    name = "hunyuan-image-refiner-folded"
+    description = "`(batch, channels * 2, 1, h, w)`: the VAE's frame doubled and folded into the channels"
+
+    def unpacked_ndim(self, pipe) -> int:
+        return 5
+
+    def unpacked_channels(self, pipe) -> int | None:
+        channels = getattr(pipe.vae.config, "latent_channels", None)
+        return None if channels is None else channels * 2
+
+    def from_vae(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return pipe._reorder_image_tokens(latents)
+
+    def to_vae(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        return pipe._restore_image_tokens_order(latents)
+
+
 PLAIN = Layout()
 FLUX_PACKED = FluxPacking()
 QWEN_PACKED = QwenPacking()
 FLUX2_PACKED = Flux2Packing()
+HUNYUAN_IMAGE_REFINER_FOLDED = HunyuanImageRefinerFolding()

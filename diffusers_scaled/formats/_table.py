@@ -99,11 +99,30 @@ PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "SanaPAGPipeline": (image.SANA, "tests/formats/test_image_variants.py"),
     "QwenImageInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_variants.py"),
     "ZImageInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_variants.py"),
+    "HiDreamImagePipeline": (image.HIDREAM, "tests/formats/test_image_more.py"),
+    "HunyuanImagePipeline": (image.HUNYUAN_IMAGE, "tests/formats/test_image_more.py"),
+    "HunyuanImageRefinerPipeline": (image.HUNYUAN_IMAGE_REFINER, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageControlNetInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditInpaintPipeline": (image.QWEN_IMAGE, "tests/formats/test_image_more.py"),
+    "QwenImageEditPlusPipeline": (image.QWEN_IMAGE_EDIT, "tests/formats/test_image_more.py"),
+    "ZImageControlNetPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "ZImageControlNetInpaintPipeline": (image.Z_IMAGE, "tests/formats/test_image_more.py"),
+    "SanaSprintPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "SanaControlNetPipeline": (image.SANA, "tests/formats/test_image_more.py"),
+    "CogView4ControlPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "CogView3PlusPipeline": (image.COGVIEW4, "tests/formats/test_image_more.py"),
+    "AuraFlowPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "LuminaPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTPAGPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "HunyuanDiTControlNetPipeline": (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_image_more.py"),
+    "OvisImagePipeline": (image.FLUX, "tests/formats/test_image_more.py"),
 }
 
 _VIDEO = (
     "a video pipeline whose latent format is not proven yet",
-    """AllegroPipeline AnimateDiffSDXLPipeline
+    """AllegroPipeline
     AnyFlowFARPipeline AnyFlowPipeline ChronoEditPipeline CogVideoXFunControlPipeline
     Cosmos2TextToImagePipeline Cosmos2VideoToWorldPipeline
     Cosmos2_5_PredictBasePipeline Cosmos2_5_TransferPipeline Cosmos3OmniPipeline CosmosTextToWorldPipeline
@@ -114,7 +133,7 @@ _VIDEO = (
     LTXI2VLongMultiPromptPipeline LTXLatentUpsamplePipeline LattePipeline LucyEditPipeline
     MotifVideoImage2VideoPipeline MotifVideoPipeline SanaImageToVideoPipeline SanaVideoPipeline
     SanaWMLTX2Refiner SanaWMPipeline SkyReelsV2DiffusionForcingVideoToVideoPipeline
-    TextToVideoZeroPipeline TextToVideoZeroSDXLPipeline WanAnimatePipeline WanVACEPipeline""",
+    WanAnimatePipeline WanVACEPipeline""",
 )
 _AUDIO = (
     "an audio pipeline: its VAE decodes spectrograms or waveforms, not images",
@@ -132,6 +151,12 @@ _UNTESTABLE_OFFLINE = (
     "text encoder, whose tokenizer cannot be built offline",
     "KolorsImg2ImgPipeline",
 )
+_PROMPT_REQUIRED = (
+    "an image pipeline no test can run offline: its `__call__` fails given `prompt_embeds` without a `prompt` "
+    "(`encode_prompt` takes `len(prompt)`) and refuses both, so it needs its Qwen2.5-VL tokenizer, which cannot be "
+    "built offline",
+    "LongCatImagePipeline",
+)
 _INCONSISTENT = (
     "its own decode does not invert its own encoding: it decodes `vae.decode(latents / f)`, leaving out the "
     "`shift_factor` its `_encode_vae_image` subtracts; an exact `decode_latents` would copy that mistake",
@@ -143,27 +168,24 @@ _RAW_LATENT_OUTPUT = (
     "Flux2KleinPipeline Flux2KleinInpaintPipeline Flux2KleinKVPipeline",
 )
 _NO_LATENT_OUTPUT = (
-    'its `__call__` has no `output_type="latent"` (it always decodes, through the deprecated `decode_latents`, to a '
-    "numpy array) and it has no `image_processor`: there are no latents of its own for `decode_latents` to match",
-    "StableDiffusionPipelineSafe",
+    'its `__call__` has no `output_type="latent"` (it always decodes, with its own post-processing or through the '
+    "deprecated `decode_latents`) and it has no `image_processor`: there are no latents of its own for "
+    "`decode_latents` to match",
+    "DiTPipeline StableDiffusionPipelineSafe",
 )
 _NOT_PROVEN = (
     "an image pipeline no test checks against its stock `__call__` yet",
-    """AuraFlowPipeline BlipDiffusionControlNetPipeline
-    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline CogView3PlusPipeline
-    CogView4ControlPipeline DiTPipeline DreamLiteMobilePipeline DreamLitePipeline
-    ErnieImagePipeline GlmImagePipeline HiDreamImagePipeline HunyuanDiTControlNetPipeline HunyuanDiTPAGPipeline
-    HunyuanDiTPipeline HunyuanImagePipeline HunyuanImageRefinerPipeline Ideogram4Pipeline JoyImageEditPipeline
+    """BlipDiffusionControlNetPipeline
+    BlipDiffusionPipeline BriaFibo2Pipeline BriaFiboEditPipeline BriaFiboPipeline BriaPipeline
+    DreamLiteMobilePipeline DreamLitePipeline
+    ErnieImagePipeline GlmImagePipeline
+    Ideogram4Pipeline JoyImageEditPipeline
     JoyImageEditPlusPipeline Kandinsky5I2IPipeline Kandinsky5T2IPipeline Krea2Pipeline
-    LEditsPPPipelineStableDiffusion LEditsPPPipelineStableDiffusionXL LongCatImageEditPipeline LongCatImagePipeline
-    LuminaPipeline NucleusMoEImagePipeline OmniGenPipeline OvisImagePipeline PRXPipeline
-    QwenImage21Pipeline QwenImageControlNetInpaintPipeline QwenImageControlNetPipeline QwenImageEditInpaintPipeline
-    QwenImageEditPlusPipeline QwenImageLayeredPipeline SanaControlNetPipeline SanaSprintPipeline
-    StableDiffusionGLIGENTextImagePipeline
-    StableDiffusionXLControlNetXSPipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline
+    LongCatImageEditPipeline NucleusMoEImagePipeline OmniGenPipeline PRXPipeline QwenImage21Pipeline
+    QwenImageLayeredPipeline
     VersatileDiffusionDualGuidedPipeline VersatileDiffusionImageVariationPipeline
     VersatileDiffusionTextToImagePipeline VisualClozeGenerationPipeline VisualClozePipeline
-    ZImageControlNetInpaintPipeline ZImageControlNetPipeline ZImageOmniPipeline""",
+    ZImageOmniPipeline""",
 )
 
 # pipeline class name -> why `scaled()` refuses it
@@ -174,6 +196,7 @@ REFUSED: dict[str, str] = {
         _AUDIO,
         _NOT_IMAGES,
         _UNTESTABLE_OFFLINE,
+        _PROMPT_REQUIRED,
         _INCONSISTENT,
         _RAW_LATENT_OUTPUT,
         _NO_LATENT_OUTPUT,
@@ -189,10 +212,24 @@ PROVEN.update(sd_video.SD_VIDEO_PROVEN)
 _SD_VARIANTS = """AltDiffusionImg2ImgPipeline AltDiffusionPipeline CycleDiffusionPipeline PaintByExamplePipeline
     SemanticStableDiffusionPipeline StableDiffusionAttendAndExcitePipeline StableDiffusionControlNetXSPipeline
     StableDiffusionDepth2ImgPipeline StableDiffusionDiffEditPipeline StableDiffusionGLIGENPipeline
-    StableDiffusionImageVariationPipeline StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline
-    StableDiffusionModelEditingPipeline StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline
-    StableDiffusionPix2PixZeroPipeline StableDiffusionSAGPipeline StableDiffusionUpscalePipeline"""
+    StableDiffusionGLIGENTextImagePipeline StableDiffusionImageVariationPipeline
+    StableDiffusionInpaintPipelineLegacy StableDiffusionLatentUpscalePipeline StableDiffusionModelEditingPipeline
+    StableDiffusionPanoramaPipeline StableDiffusionParadigmsPipeline StableDiffusionPix2PixZeroPipeline
+    StableDiffusionSAGPipeline StableDiffusionUpscalePipeline StableUnCLIPImg2ImgPipeline StableUnCLIPPipeline"""
 PROVEN.update(dict.fromkeys(_SD_VARIANTS.split(), (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")))
+PROVEN["LEditsPPPipelineStableDiffusion"] = (image.STABLE_DIFFUSION, "tests/formats/test_sd_variants.py")
+# decodes its frames (a batch of images) with the deprecated `decode_latents`, as the T2I-Adapter pipeline
+PROVEN["TextToVideoZeroPipeline"] = (image.STABLE_DIFFUSION_T2I_ADAPTER, "tests/formats/test_sd_variants.py")
+# SDXL pipelines among them that ignore the VAE's `latents_mean`/`latents_std`
+_SDXL_FACTOR_ONLY_VARIANTS = (
+    "LEditsPPPipelineStableDiffusionXL StableDiffusionXLControlNetXSPipeline TextToVideoZeroSDXLPipeline"
+)
+PROVEN.update(
+    dict.fromkeys(
+        _SDXL_FACTOR_ONLY_VARIANTS.split(),
+        (image.STABLE_DIFFUSION_XL_FACTOR_ONLY, "tests/formats/test_sd_variants.py"),
+    )
+)
 
 
 def _proven_name(pipeline_class: type) -> str | None:

@@ -4,7 +4,7 @@ test named in `_table.py`."""
 from __future__ import annotations
 
 from ._base import LatentFormat
-from ._layouts import FLUX2_PACKED, FLUX_PACKED, QWEN_PACKED
+from ._layouts import FLUX2_PACKED, FLUX_PACKED, HUNYUAN_IMAGE_REFINER_FOLDED, QWEN_PACKED
 from ._statistics import BatchNormScaling, FactorScaling, ReciprocalFactorScaling, ReciprocalStdScaling
 
 
@@ -25,6 +25,9 @@ __all__ = [
     "CHROMA",
     "LUMINA2",
     "COGVIEW4",
+    "HIDREAM",
+    "HUNYUAN_IMAGE",
+    "HUNYUAN_IMAGE_REFINER",
 ]
 
 
@@ -124,4 +127,21 @@ LUMINA2 = LatentFormat(
 COGVIEW4 = LatentFormat(
     name="CogView4",
     formula="`f * z`",
+)
+HIDREAM = LatentFormat(
+    name="HiDream",
+    formula="`(z - shift) * f`",
+)
+HUNYUAN_IMAGE = LatentFormat(
+    name="HunyuanImage 2.1",
+    formula="`f * z`",
+    statistics=FactorScaling,
+)
+HUNYUAN_IMAGE_REFINER = LatentFormat(
+    name="HunyuanImage 2.1 refiner",
+    formula="`f * z`, the one frame doubled and folded into the channels",
+    statistics=FactorScaling,
+    layout=HUNYUAN_IMAGE_REFINER_FOLDED,
+    frame_axis=True,
+    conditioned_by="HunyuanImageRefinerPipeline._encode_vae_image",
 )

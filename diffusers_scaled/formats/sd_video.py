@@ -164,6 +164,7 @@ SD_VIDEO_PROVEN: dict[str, tuple[LatentFormat, str]] = {
     "AnimateDiffVideoToVideoControlNetPipeline": (SD_VIDEO, "tests/formats/test_video_sd.py"),
     "AnimateDiffSparseControlNetPipeline": (SD_VIDEO, "tests/formats/test_video_sd.py"),
     "AnimateDiffPAGPipeline": (SD_VIDEO, "tests/formats/test_video_sd.py"),
+    "AnimateDiffSDXLPipeline": (SD_VIDEO, "tests/formats/test_video_sd.py"),
     "TextToVideoSDPipeline": (SD_VIDEO_FRAMES_ENCODED_TOGETHER, "tests/formats/test_video_sd.py"),
     "VideoToVideoSDPipeline": (SD_VIDEO_FRAMES_ENCODED_TOGETHER, "tests/formats/test_video_sd.py"),
     "PIAPipeline": (SD_VIDEO_IMAGE, "tests/formats/test_video_sd.py"),

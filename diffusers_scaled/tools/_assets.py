@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from . import _hub
+from ..checks import check_model_source
 
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
@@ -45,7 +45,7 @@ def load_vae(name_or_path: str | os.PathLike | None = None, subfolder: str | Non
     if name_or_path is None:
         return AutoModel.from_pretrained(DEFAULT_VAE, torch_dtype=torch_dtype or torch.float32)
     name_or_path = os.fspath(name_or_path)
-    _hub.check_model_source(name_or_path, subfolder)  # a missing folder or unreachable repo: one message, at once
+    check_model_source(name_or_path, subfolder)  # a missing folder or unreachable repo: one message, at once
     kwargs = {} if torch_dtype is None else {"torch_dtype": torch_dtype}
     if subfolder is not None:
         return AutoModel.from_pretrained(name_or_path, subfolder=subfolder, **kwargs)

@@ -16,24 +16,28 @@ import pytest
 import torch
 from fixtures import (
     PROMPT,
+    controlnet_xs_components,
     diffusers_class,
     generator,
+    ledits_components,
     make_mask,
     make_pil_images,
     make_pipeline,
     paint_by_example_components,
     sd_components,
-    sd_controlnet_xs_components,
     sd_depth2img_components,
     sd_gligen_components,
+    sd_gligen_text_image_components,
     sd_image_variation_components,
     sd_inversion_components,
     sd_latent_upscale_components,
     sd_upscale_components,
+    sdxl_variant_components,
+    stable_unclip_components,
 )
 
 from diffusers_scaled import scaled
-from diffusers_scaled.formats import _table
+from diffusers_scaled.formats import _table, image
 
 
 HEIGHT, WIDTH = 32, 48  # not square, so that a height/width mix-up fails
@@ -42,6 +46,7 @@ MASK = make_mask((WIDTH, HEIGHT))
 IMG2IMG = {"image": IMAGE, "strength": 0.75}  # of 2 steps, 1 runs
 DEPTH = torch.rand(1, HEIGHT, WIDTH, generator=generator(5))  # the depth estimator's output, in pixels
 EMBEDS = torch.randn(4, 77, 32, generator=generator(6))
+TEXT2VIDEO_ZERO = {"num_inference_steps": 4, "t0": 1, "t1": 2, "video_length": 2}
 
 
 def paradigms_components():
@@ -85,6 +90,16 @@ CASES = {
         {"gligen_phrases": ["a cat"], "gligen_boxes": [[0.1, 0.2, 0.6, 0.9]], "gligen_scheduled_sampling_beta": 1.0},
         None,
     ),
+    "StableDiffusionGLIGENTextImagePipeline": (
+        sd_gligen_text_image_components,
+        {
+            "gligen_phrases": ["a cat", None],
+            "gligen_images": [None, LOW_RES],
+            "gligen_boxes": [[0.1, 0.1, 0.5, 0.9], [0.5, 0.2, 0.9, 0.8]],
+            "gligen_scheduled_sampling_beta": 1.0,
+        },
+        None,
+    ),
     "StableDiffusionDepth2ImgPipeline": (sd_depth2img_components, {**IMG2IMG, "depth_map": DEPTH}, "prepare_latents"),
     "StableDiffusionUpscalePipeline": (sd_upscale_components, {"image": LOW_RES, "noise_level": 20}, None),
     # the low-resolution image encoded as the latents it upscales (2x): latent-channel images pass through
@@ -99,7 +114,19 @@ CASES = {
         {"image": IMAGE, "mask_image": MASK, "example_image": LOW_RES, "prompt": None},
         None,
     ),
-    "StableDiffusionControlNetXSPipeline": (sd_controlnet_xs_components, {"image": LOW_RES}, None),
+    "StableDiffusionControlNetXSPipeline": (controlnet_xs_components, {"image": LOW_RES}, None),
+    # conditioned on CLIP image embeddings (of the image, or from a prior), never on VAE latents of an image
+    "StableUnCLIPImg2ImgPipeline": (functools.partial(stable_unclip_components, img2img=True), {"image": IMAGE}, None),
+    "StableUnCLIPPipeline": (stable_unclip_components, {"prior_num_inference_steps": 2}, None),
+    # Text2Video-Zero: the frames are a batch of images (its motion field warps the latents of the first frame, from
+    # step `t1` back to `t0` of 4)
+    "TextToVideoZeroPipeline": (sd_components, TEXT2VIDEO_ZERO, None),
+    "TextToVideoZeroSDXLPipeline": (sdxl_variant_components, TEXT2VIDEO_ZERO, None),
+    "StableDiffusionXLControlNetXSPipeline": (
+        functools.partial(controlnet_xs_components, xl=True),
+        {"image": LOW_RES},
+        None,
+    ),
     # Pix2Pix-Zero's edit direction: the difference of the mean embeddings of two sets of prompts
     "StableDiffusionPix2PixZeroPipeline": (
         sd_inversion_components,
@@ -181,3 +208,37 @@ def test_encode_latents_equals_stock_image_latents(name):
         latents = pipe.encode_latents(IMAGE, generator=generator(0))
     assert latents.std() > 0.1
     assert torch.equal(latents, expected)
+
+
+# LEDITS++ edits the latents of its own inversion (`invert`, then `__call__`), which encodes the posterior's mode.
+LEDITS = {
+    "LEditsPPPipelineStableDiffusion": (ledits_components, image.STABLE_DIFFUSION),
+    "LEditsPPPipelineStableDiffusionXL": (
+        functools.partial(ledits_components, xl=True),
+        image.STABLE_DIFFUSION_XL_FACTOR_ONLY,
+    ),
+}
+LEDITS_IMAGE = make_pil_images(1, (64, 32), seed=7)[0]  # its sides must be multiples of 32
+
+
+def ledits(pipe, output_type):
+    pipe.invert(image=LEDITS_IMAGE, source_prompt="", num_inversion_steps=2, skip=0.0, generator=generator(1))
+    # no intersection mask: its cross-attention maps are read at the resolution of SD's UNet, not the tiny one's
+    edit = {"editing_prompt": ["a cat"], "edit_warmup_steps": 0, "use_intersect_mask": False}
+    return pipe(**edit, generator=generator(0), output_type=output_type).images
+
+
+@pytest.mark.parametrize("name", sorted(LEDITS))
+def test_ledits_decode_and_encode_equal_stock(name):
+    stock_cls = diffusers_class(name)
+    factory, fmt = LEDITS[name]
+    components = factory()
+    stock, pipe = make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
+    assert pipe.latent_format is _table.PROVEN[name][0] is fmt
+    latents = ledits(pipe, "latent")
+    expected = ledits(stock, "np")
+    assert expected.shape == (1, 32, 64, 3) and expected.std() > 0.05
+    with torch.no_grad():
+        assert np.array_equal(pipe.decode_latents(latents), expected)
+        inversion_start, _ = stock.encode_image(LEDITS_IMAGE)
+        assert torch.equal(pipe.encode_latents(LEDITS_IMAGE, sample_mode="argmax"), inversion_start)

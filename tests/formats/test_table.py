@@ -80,7 +80,7 @@ def test_every_proven_pipeline_gets_its_format(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["TextToVideoZeroPipeline", "StableAudioPipeline", "MarigoldDepthPipeline", "HiDreamImagePipeline"]
+    "name", ["CosmosTextToWorldPipeline", "StableAudioPipeline", "MarigoldDepthPipeline", "DiTPipeline"]
 )
 def test_refused_pipelines_raise_at_class_creation_with_reason_and_families(name):
     with pytest.raises(TypeError) as error:

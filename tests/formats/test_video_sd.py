@@ -22,6 +22,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from fixtures import (
     PROMPT,
     animatediff_components,
+    animatediff_sdxl_components,
     diffusers_class,
     generator,
     i2vgen_xl_components,
@@ -65,6 +66,7 @@ CASES = {
         sd_video.SD_VIDEO,
     ),
     "AnimateDiffPAGPipeline": (with_pag_layers, {"pag_scale": 3.0}, sd_video.SD_VIDEO),
+    "AnimateDiffSDXLPipeline": (animatediff_sdxl_components, {}, sd_video.SD_VIDEO),
     "TextToVideoSDPipeline": (text_to_video_sd_components, {}, sd_video.SD_VIDEO_FRAMES_ENCODED_TOGETHER),
     "VideoToVideoSDPipeline": (text_to_video_sd_components, V2V, sd_video.SD_VIDEO_FRAMES_ENCODED_TOGETHER),
     "PIAPipeline": (
@@ -86,8 +88,10 @@ CASES = {
 def pipelines(name):
     """The stock pipeline and its scaled class on the same components, built once per test session."""
     stock_cls = diffusers_class(name)
-    components = CASES[name][0]()
-    return make_pipeline(stock_cls, components), make_pipeline(scaled(stock_cls), components)
+    # Each on components of its own: `AnimateDiffSDXLPipeline` changes the components it is built from, so that a
+    # second pipeline built on the same ones generates differently.
+    factory = CASES[name][0]
+    return make_pipeline(stock_cls, factory()), make_pipeline(scaled(stock_cls), factory())
 
 
 def generate(pipe, name, output_type, **overrides):

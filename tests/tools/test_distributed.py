@@ -1,4 +1,5 @@
-"""Both commands under `accelerate launch` with 2 CPU processes (gloo) give exactly the single-process results."""
+"""Both commands under `accelerate launch` with 2 CPU processes (gloo) give exactly the single-process results (one
+launch runs both commands in turn, as the console script would)."""
 
 import json
 import socket
@@ -19,10 +20,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp_path, *arguments):
+# The console script's `main`, once per command, in the same launched processes: one launch (three processes that
+# import torch, ~10 s on two cores) serves both commands.
+_COMMANDS = r"""
+import json, sys
+from diffusers_scaled.cli import main
+for arguments in json.loads(sys.argv[1]):
+    if main(arguments) != 0:
+        sys.exit(1)
+"""
+
+
+def _launch(tmp_path, *commands: list[str]):
+    script = tmp_path / "commands.py"
+    script.write_text(_COMMANDS)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    launch += ["--main_process_port", str(_free_port()), "-m", "diffusers_scaled.cli", *arguments]
+    launch += ["--main_process_port", str(_free_port()), str(script), json.dumps(commands)]
     result = subprocess.run(launch, env=launcher_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -46,16 +60,19 @@ def _check_two_processes_equal_one(tmp_path):
     tiny_vae_kl().save_pretrained(vae_dir)
     vae = AutoencoderKL.from_pretrained(vae_dir)
 
-    _launch(tmp_path, "calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16",
-            "--output", str(tmp_path / "two.json"))  # fmt: skip
+    _launch(
+        tmp_path,
+        ["calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16",
+         "--output", str(tmp_path / "two.json")],
+        ["encode", folder, str(tmp_path / "cache_two"), "--model", vae_dir, "--shard-size", "2", "--batch-size", "1",
+         "--resolution", "16"],
+    )  # fmt: skip
     single = calibrate(vae, folder, batch_size=2, resolution=16, progress=False)
     two = json.loads((tmp_path / "two.json").read_text())
     one = json.loads(json.dumps(single.to_dict()))
     one["vae"]["name"] = two["vae"]["name"]
     assert two == one  # floats compared exactly: JSON keeps every bit of a float64
 
-    _launch(tmp_path, "encode", folder, str(tmp_path / "cache_two"), "--model", vae_dir, "--shard-size", "2",
-            "--batch-size", "1", "--resolution", "16")  # fmt: skip
     encode_to_cache(vae, folder, tmp_path / "cache_one", shard_size=2, batch_size=1, resolution=16,
                     vae_name=vae_dir, progress=False)  # fmt: skip
     assert shard_contents(tmp_path / "cache_two") == shard_contents(tmp_path / "cache_one")
