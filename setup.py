@@ -46,6 +46,9 @@ setup(
         "datasets": ["datasets>=2.14"],
         # `ray`: `encode_to_cache_ray` / `encode --engine ray`, the latent cache written by a Ray Data pipeline
         "ray": RAY,
+        # `video`: video files other than GIF (mp4, webm, ...) as clips of the latent cache and calibration, read by
+        # diffusers' `load_video` through imageio and its ffmpeg plugin (GIFs and frame folders need neither)
+        "video": ["imageio>=2.20", "imageio-ffmpeg>=0.4"],
         # setuptools: tests/test_packaging.py builds the wheel with it (70.1 and later build wheels by themselves);
         # datasets: tests/tools/test_hf_datasets.py (the `datasets` extra) runs in every suite, never skipped;
         # sentencepiece: without it diffusers exports the Kolors pipelines as placeholders (their tests need them).

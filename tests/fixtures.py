@@ -1529,6 +1529,39 @@ def write_image_folder(
     return folder
 
 
+def make_clip(num_frames: int = 5, size: tuple[int, int] = (16, 16), seed: int = 0) -> list[PIL.Image.Image]:
+    """A test video clip: `num_frames` smooth RGB frames (`size` as PIL's (width, height)) that differ frame to frame."""
+    return make_pil_images(num_frames, size=size, seed=seed * 1000)
+
+
+def write_clip_folder(
+    folder: str,
+    n: int = 3,
+    num_frames: int = 5,
+    sizes: tuple[tuple[int, int], ...] = ((16, 16),),
+    gif: tuple[int, ...] = (),
+    seed: int = 0,
+) -> str:
+    """Writes `n` test clips into `folder` and returns it: clip `i` is a folder of frames `clip_{i:03d}/frame_{j:03d}.png`,
+    or for `i` in `gif` an animated GIF `clip_{i:03d}.gif` (10 fps); sizes cycle through `sizes`."""
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        frames = make_clip(num_frames, sizes[i % len(sizes)], seed + i)
+        if i in gif:
+            frames[0].save(
+                os.path.join(folder, f"clip_{i:03d}.gif"),
+                save_all=True,
+                append_images=frames[1:],
+                duration=100,
+                loop=0,
+            )
+            continue
+        os.makedirs(os.path.join(folder, f"clip_{i:03d}"), exist_ok=True)
+        for j, frame in enumerate(frames):
+            frame.save(os.path.join(folder, f"clip_{i:03d}", f"frame_{j:03d}.png"))
+    return folder
+
+
 # --- failure injection: the n-th file-system write of a block fails ---------------------------------------------------
 # Through a Python audit hook (`sys.addaudithook`, a documented mechanism; installed once, inert when not armed): a
 # "write step" is a file opened for writing, a folder made, or a rename. Writes done outside Python (safetensors' Rust

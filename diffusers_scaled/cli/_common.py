@@ -49,6 +49,22 @@ def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip image files that cannot be read (each is logged; `encode` records them in cache.json) instead of "
         "stopping at the first",
     )
+    group = parser.add_argument_group("video clips")
+    group.add_argument(
+        "--num-frames",
+        type=positive_int,
+        default=None,
+        help="read video clips of this many frames instead of images: the folder holds video files (GIF; mp4 and "
+        "others with the `video` extra) and/or sub-folders of frames, one per clip; a video VAE (Wan, LTX-Video, "
+        "HunyuanVideo, CogVideoX, Mochi) with num_frames - 1 a multiple of its temporal compression (Wan: 4k+1) "
+        "(default: images)",
+    )
+    group.add_argument(
+        "--frame-stride",
+        type=positive_int,
+        default=1,
+        help="with --num-frames: take every N-th frame of a clip, from its first (default 1)",
+    )
     group = parser.add_argument_group("speed (results are the same, except as noted)")
     group.add_argument(
         "--workers",
@@ -84,6 +100,8 @@ def encoding_options(args) -> dict:
         "num_workers": args.workers,
         "compile": args.compile,
         "skip_bad_images": args.skip_bad_images,
+        "num_frames": args.num_frames,
+        "frame_stride": args.frame_stride,
     }
 
 

@@ -7,6 +7,7 @@ single-process ones).
 Examples:
   diffusers-scaled calibrate ./images
   diffusers-scaled calibrate ./images --model ./my_vae --write ./my_vae_calibrated
+  diffusers-scaled calibrate ./clips --model ./my_wan_vae --num-frames 17 --resolution 256 --write ./my_wan_vae_calibrated
   accelerate launch --num_processes 2 -m diffusers_scaled.cli calibrate ./images --model ./my_vae
 """
 
@@ -19,7 +20,11 @@ HELP = "compute the scaling factor a VAE needs, over a folder of images"
 
 
 def add_arguments(parser):
-    parser.add_argument("images", help="folder of images (read recursively) or one image file")
+    parser.add_argument(
+        "images",
+        help="folder of images (read recursively) or one image file; with --num-frames a folder of video clips "
+        "(video files, sub-folders of frames) or one video file",
+    )
     _common.add_model_arguments(parser)
     _common.add_encoding_arguments(parser)
     parser.add_argument("--max-images", type=_common.positive_int, default=None, help="stop after this many images")

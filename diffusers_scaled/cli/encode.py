@@ -10,6 +10,7 @@ Examples:
   diffusers-scaled encode ./images ./latents --append          # encode only images the cache does not hold
   accelerate launch --num_processes 2 -m diffusers_scaled.cli encode ./images ./latents
   diffusers-scaled encode ./images ./latents --engine ray   # a Ray cluster (RAY_ADDRESS), or a local one
+  diffusers-scaled encode ./clips ./latents --model Wan-AI/Wan2.1-T2V-1.3B-Diffusers --num-frames 33 --resolution 480
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def buckets(value: str):
 
 
 def add_arguments(parser):
-    parser.add_argument("images", help="folder of images (read recursively) or one image file")
+    parser.add_argument(
+        "images",
+        help="folder of images (read recursively) or one image file; with --num-frames a folder of video clips "
+        "(video files, sub-folders of frames) or one video file",
+    )
     parser.add_argument("output_dir", help="cache folder (created; an unfinished cache there is completed)")
     _common.add_model_arguments(parser)
     _common.add_encoding_arguments(parser)
@@ -145,10 +150,16 @@ def run(args) -> int:
     from ..scaling import LatentScaling
 
     scaling = index["scaling"]
-    what = f"scaled with {LatentScaling.from_dict(scaling).describe()}" if scaling else "raw (unscaled)"
+    if not scaling:
+        what = "raw (unscaled)"
+    elif "format" in scaling:  # a video family's statistics
+        what = f"scaled as {scaling['format']}: {scaling['formula']}"
+    else:
+        what = f"scaled with {LatentScaling.from_dict(scaling).describe()}"
     encoded = index["num_images"] - len(index["skipped"])
+    unit = f"clips of {index['video']['num_frames']} frames" if index.get("video") else "images"
     _common.say(
-        f"{encoded} images in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
+        f"{encoded} {unit} in {len(index['shards'])} shards under {args.output_dir}, latents {what}, "
         f"stored as {index['store']}"
     )
     if index["skipped"]:

@@ -4,6 +4,10 @@ Within a shard the images are grouped by bucket (in bucket-list order, images in
 of `batch_size` images of one bucket. The generator of a batch is `batch_generator(seed, i)` with `i` the index of the
 batch's first image; it draws the batch's posterior samples, then those of its flipped images. A random crop of image
 `i` is drawn from its own generator. So the cache depends only on the settings, not on the number of processes.
+
+Video clips (`Plan.clip`, see `_clips`): an item is a clip; its frames are taken (`num_frames`, every `frame_stride`-th),
+all placed in the bucket with the placement of the clip's frame size (one crop for every frame), and a batch of clips
+is encoded as one batch of videos; flipped clips are the clips with every frame mirrored.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import PIL.ImageOps
 import torch
 
 from .. import atomic
-from . import _cache_layout, _data, _encoding
+from . import _cache_layout, _clips, _data, _encoding
 from . import buckets as _buckets
 
 
@@ -40,6 +44,14 @@ class Plan:
     seed: int
     batch_size: int
     scale_factor: int
+    clip: tuple[int, int] | None = None  # video clips: (num_frames, frame_stride); None: images
+
+    def size_of(self, item) -> tuple[int, int]:
+        """An item's `(height, width)`: an image's, or a clip's frame size."""
+        return _clips.clip_size(item) if self.clip else _data.image_size(item)
+
+    def content_sha256(self, item) -> str:
+        return _clips.content_sha256(item) if self.clip else _data.content_sha256(item)
 
     def bucket_for(self, size: tuple[int, int]) -> tuple[int, int]:
         if self.buckets is None:
@@ -55,23 +67,38 @@ class Plan:
 
 @dataclass
 class Prepared:
-    image: PIL.Image.Image  # RGB, at the bucket's size
+    image: PIL.Image.Image | list[PIL.Image.Image]  # RGB, at the bucket's size (a clip: its frames)
     alpha: PIL.Image.Image | None  # L, the same crop of the alpha channel
     placement: _buckets.Placement
     sha256: str
+    clip: _clips.Clip | None = None  # a clip's source frame count and frame rate
+
+
+def _placement(size: tuple[int, int], index: int, bucket: tuple[int, int], plan: Plan) -> _buckets.Placement:
+    if plan.buckets is None:  # keep the size: centre-crop to a multiple of the scale factor, no resize
+        offset = ((size[0] - bucket[0]) // 2, (size[1] - bucket[1]) // 2)
+        return _buckets.Placement(size, size, offset, bucket)
+    generator = _encoding.derived_generator(_CROP_STREAM, plan.seed, index)
+    return _buckets.place(size, bucket, plan.crop, generator if plan.crop == "random" else None)
+
+
+def prepare_clip(item, index: int, bucket: tuple[int, int], plan: Plan) -> Prepared:
+    """Reads clip `index`, takes its frames and fits each to `bucket` with one placement (in the reader threads)."""
+    clip = _clips.read_clip(item, *plan.clip)
+    first = clip.frames[0]
+    placement = _placement((first.height, first.width), index, bucket, plan)
+    frames = [_buckets.apply_placement(frame, placement) for frame in clip.frames]
+    return Prepared(frames, None, placement, _clips.content_sha256(item), clip)
 
 
 def prepare(item, index: int, bucket: tuple[int, int], plan: Plan) -> Prepared:
     """Reads item `index` and fits it to `bucket` (runs in the reader threads)."""
+    if plan.clip:
+        return prepare_clip(item, index, bucket, plan)
     image = _data.read_image(item, keep_alpha=True)
     sha256 = _data.content_sha256(item, image)
     size = (image.height, image.width)
-    if plan.buckets is None:  # keep the size: centre-crop to a multiple of the scale factor, no resize
-        offset = ((size[0] - bucket[0]) // 2, (size[1] - bucket[1]) // 2)
-        placement = _buckets.Placement(size, size, offset, bucket)
-    else:
-        generator = _encoding.derived_generator(_CROP_STREAM, plan.seed, index)
-        placement = _buckets.place(size, bucket, plan.crop, generator if plan.crop == "random" else None)
+    placement = _placement(size, index, bucket, plan)
     fitted = _buckets.apply_placement(image, placement)
     alpha = None
     if plan.alpha_mask:
@@ -90,6 +117,13 @@ def _encode(codec, images: list, plan: Plan, generator) -> list[tuple[torch.Tens
             return list(zip(mean, logvar))
         mode = "sample" if plan.store == "sample" else "argmax"
         return [(latent,) for latent in codec.encode_latents(images, generator=generator, sample_mode=mode)]
+
+
+def _mirrored(image):
+    """An image, or each frame of a clip, mirrored horizontally."""
+    if isinstance(image, list):
+        return [PIL.ImageOps.mirror(frame) for frame in image]
+    return PIL.ImageOps.mirror(image)
 
 
 def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
@@ -113,7 +147,7 @@ def alpha_to_latent_mask(alpha: PIL.Image.Image, scale_factor: int) -> torch.Ten
 def shard_batches(chunk: list, plan: Plan, skip_bad_images: bool = False) -> tuple[list, list]:
     """The batches of a shard as lists of `(position in the shard, bucket)`: grouped by bucket, in index order; and
     the images whose size cannot be read, `(position, Unreadable)` (with `skip_bad_images`; else that raises)."""
-    sizes = [_encoding.guarded_read(item, _data.image_size, skip_bad_images) for item in chunk]
+    sizes = [_encoding.guarded_read(item, plan.size_of, skip_bad_images) for item in chunk]
     unreadable = [(p, size) for p, size in enumerate(sizes) if isinstance(size, _encoding.Unreadable)]
     targets = {p: plan.bucket_for(size) for p, size in enumerate(sizes) if not isinstance(size, _encoding.Unreadable)}
     rank = {bucket: i for i, bucket in enumerate(plan.buckets)} if plan.buckets else {}
@@ -129,9 +163,9 @@ def shard_batches(chunk: list, plan: Plan, skip_bad_images: bool = False) -> tup
     return batches, unreadable
 
 
-def _skipped_entry(item, index: int, unreadable: _encoding.Unreadable) -> dict:
+def _skipped_entry(item, index: int, unreadable: _encoding.Unreadable, plan: Plan) -> dict:
     try:  # the file's bytes, if they can be read at all: `append` retries the image once the file changes
-        sha256 = _data.content_sha256(item)
+        sha256 = plan.content_sha256(item)
     except Exception:  # noqa: BLE001 - no hash then: the image is retried by each `append`
         sha256 = None
     return {"index": index, "source": unreadable.path, "reason": unreadable.reason, "sha256": sha256}
@@ -144,13 +178,15 @@ def read_shard(loader, chunk: list, first: int, plan: Plan) -> Iterator[tuple[li
     cannot be read come first, as a batch of none."""
     batches, unreadable = shard_batches(chunk, plan, loader.skip_bad_images)
     if unreadable:
-        yield [], [], [_skipped_entry(chunk[p], first + p, u) for p, u in unreadable]
+        yield [], [], [_skipped_entry(chunk[p], first + p, u, plan) for p, u in unreadable]
     reads = loader.map([(chunk[p], first + p, bucket) for p, bucket in batch] for batch in batches)
     for batch, (_, read) in zip(batches, reads):
         skipped = []
         for k, source, reason in read.skipped:
             position = batch[k][0]
-            skipped.append(_skipped_entry(chunk[position], first + position, _encoding.Unreadable(source, reason)))
+            skipped.append(
+                _skipped_entry(chunk[position], first + position, _encoding.Unreadable(source, reason), plan)
+            )
         yield [batch[k] for k in read.positions], read.images, skipped
 
 
@@ -165,7 +201,7 @@ def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, p
         encoded = _encode(codec, [p.image for p in prepared], plan, generator)
         flipped = None
         if plan.flip:
-            flipped = _encode(codec, [PIL.ImageOps.mirror(p.image) for p in prepared], plan, generator)
+            flipped = _encode(codec, [_mirrored(p.image) for p in prepared], plan, generator)
         for k, ((position, _), item) in enumerate(zip(batch, prepared)):
             index = first + position
             key = f"{index:08d}"
@@ -190,6 +226,14 @@ def encode_shard(codec, reads, first: int, sources: list[str], settings: dict, p
                 "tensors": names,
                 "tensor_sha256": {role: _tensor_sha256(value) for role, value in values.items()},
             }
+            if item.clip is not None:
+                num_frames, frame_stride = plan.clip
+                entry.update(
+                    num_frames=num_frames,
+                    frame_stride=frame_stride,
+                    source_num_frames=item.clip.source_num_frames,
+                    fps=item.clip.fps,
+                )
             if plan.flip:
                 entry["crop_top_left_flipped"] = list(item.placement.flipped().crop_top_left)
             for role, value in values.items():

@@ -38,14 +38,17 @@ def check_encoding_arguments(sample_mode, batch_size, resolution, num_workers) -
 
 
 def load_codec(
-    vae: torch.nn.Module | str | os.PathLike | None, scaling: LatentScaling | None, compile: bool | dict
+    vae: torch.nn.Module | str | os.PathLike | None,
+    scaling: LatentScaling | None,
+    compile: bool | dict,
+    clips: bool = False,
 ) -> tuple[torch.nn.Module, VaeCodec]:
     """The tools' preamble: the VAE (loaded with `load_vae` when `vae` is a path, a hub id or `None`) and a `VaeCodec`
-    on it with `scaling` (`None`: the VAE config's), its encoder compiled when `compile` asks (`True` or the keyword
-    arguments of `enable_vae_compile`)."""
+    on it with `scaling` (`None`: the VAE config's, or with `clips` the family's), its encoder compiled when `compile`
+    asks (`True` or the keyword arguments of `enable_vae_compile`); `clips`: the codec encodes video clips."""
     if vae is None or isinstance(vae, (str, os.PathLike)):
         vae = _assets.load_vae(vae)
-    codec = VaeCodec(vae, scaling=scaling)
+    codec = VaeCodec(vae, scaling=scaling, clips=clips)
     if compile:
         codec.enable_vae_compile(**(compile if isinstance(compile, dict) else {}))
     return vae, codec
@@ -109,6 +112,8 @@ def guarded_read(item, read: Callable, skip_bad_images: bool):
     `item` is a path, or a tuple whose first element is the item (the path) and the rest what `read` also needs."""
     try:
         return read(item)
+    except ImportError:  # a missing reader (the `video` extra): no file is to blame
+        raise
     except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError... for bad files
         source = item[0] if isinstance(item, tuple) else item
         if isinstance(source, dict) and isinstance(source.get("image"), (str, os.PathLike)):

@@ -38,7 +38,7 @@ import torch
 from .. import atomic, checks
 from ..scaling import LatentScaling
 from ..vae_codec import IDENTITY
-from . import _cache_layout, _cache_write, _data, _distributed, _encoding
+from . import _cache_layout, _cache_write, _clips, _data, _distributed, _encoding
 from . import buckets as _buckets
 from ._assets import vae_identity
 
@@ -49,7 +49,7 @@ __all__ = ["encode_to_cache", "load_cache"]
 # The settings that must match for a resumed run to reuse existing shards, or for `append` to add to a cache.
 SETTINGS = (
     "format", "vae", "scaling", "store", "dtype", "seed", "resolution", "buckets", "crop", "flip", "alpha_mask",
-    "shard_size", "batch_size",
+    "shard_size", "batch_size", "video",
 )  # fmt: skip
 FORMAT, INDEX_FILE, shard_name = _cache_layout.FORMAT, _cache_layout.INDEX_FILE, _cache_layout.shard_name
 
@@ -132,6 +132,8 @@ def encode_to_cache(
     append: bool = False,
     image_column: str = "image",
     skip_bad_images: bool = False,
+    num_frames: int | None = None,
+    frame_stride: int = 1,
 ) -> dict:
     r"""
     Encodes images into a sharded safetensors latent cache; resumable, and spread over processes under
@@ -180,6 +182,15 @@ def encode_to_cache(
             of raising a `ValueError` that names the file. Each is logged (`diffusers_scaled.tools` logger) and
             recorded, with its index and the reason, in its shard's metadata and in `cache.json` (`"skipped"`); the
             other images keep their indices.
+        num_frames (`int`, *optional*): cache video clips of this many frames instead of images (`images` is then a
+            folder of video files and/or frame folders, a video file, or a list of clips, each a list of frames; see
+            docs/video.md). `vae` must be a video VAE (Wan, LTX-Video, HunyuanVideo, CogVideoX, Mochi), encoding
+            each clip as its family's video-conditioned pipeline does (`VaeCodec(vae, clips=True)`); `num_frames - 1`
+            must be a multiple of its temporal compression (Wan, HunyuanVideo, CogVideoX 4, LTX-Video 8, Mochi 6).
+            Each entry records `num_frames`, `frame_stride`, `source_num_frames` and `fps` (`None` when the source
+            records none) beside the sizes; `latent_shape` is `(C, latent_frames, h, w)`.
+        frame_stride (`int`, *optional*, defaults to 1): with `num_frames`, take every `frame_stride`-th frame from
+            the clip's first one (a clip needs `(num_frames - 1) * frame_stride + 1` frames).
 
     Returns:
         `dict`: the cache index (also written as `cache.json`): settings, shards, number of images (skipped ones
@@ -219,13 +230,24 @@ class _CacheRun:
         if os.path.exists(output_dir) and not os.path.isdir(output_dir):
             raise ValueError(f"`output_dir` must be a folder (new or a cache to complete); `{output_dir}` is a file.")
         # before anything is created: a missing folder leaves no empty cache
-        self.items = _data.as_items(a["images"], a["image_column"])
+        num_frames, frame_stride = a["num_frames"], a["frame_stride"]
+        clips = num_frames is not None
+        if clips:
+            checks.check_positive_int("num_frames", num_frames)
+            checks.check_positive_int("frame_stride", frame_stride)
+            self.items = _clips.as_clips(a["images"])
+        else:
+            if frame_stride != 1:
+                raise ValueError(f"`frame_stride` is for video clips and needs `num_frames`; got {frame_stride!r}.")
+            self.items = _data.as_items(a["images"], a["image_column"])
         self.raw_latents, self.compile = a["raw_latents"], a["compile"]
-        self.vae, self.codec = _encoding.load_codec(vae, IDENTITY if self.raw_latents else None, self.compile)
+        scaling = IDENTITY if self.raw_latents else None
+        self.vae, self.codec = _encoding.load_codec(vae, scaling, self.compile, clips=clips)
+        if clips:
+            _check_clip_settings(self.codec, num_frames, store, a["alpha_mask"])
         buckets, resolution, crop, seed = a["buckets"], a["resolution"], a["crop"], a["seed"]
         if buckets is None:
             _encoding.check_resolution(resolution, self.vae)
-        scaling = None if self.raw_latents else self.codec.latent_scaling
         scale_factor = self.codec.image_processor.config.vae_scale_factor
         bucket_list = _resolve_buckets(buckets, resolution, a["min_size"], a["max_size"], a["step"], scale_factor)
         self.rank, self.world_size = _distributed.world()
@@ -237,7 +259,7 @@ class _CacheRun:
         self.settings = {
             "format": FORMAT,
             "vae": vae_identity(self.vae, vae_name),
-            "scaling": scaling.to_dict() if scaling else None,
+            "scaling": None if self.raw_latents else self.codec.describe_scaling(),
             "store": store,
             "dtype": dtype_name,
             "seed": seed,
@@ -248,6 +270,7 @@ class _CacheRun:
             "alpha_mask": bool(a["alpha_mask"]),
             "shard_size": a["shard_size"],
             "batch_size": a["batch_size"],
+            "video": _video_setting(self.codec, num_frames, frame_stride) if clips else None,
         }
         self.plan = _cache_write.Plan(
             bucket_list,
@@ -259,6 +282,7 @@ class _CacheRun:
             seed,
             a["batch_size"],
             scale_factor,
+            (num_frames, frame_stride) if clips else None,
         )
 
         self.shards, self.num_images, self.first_shard = [], 0, 0
@@ -271,7 +295,7 @@ class _CacheRun:
                 metadata = _cache_layout.read_shard_metadata(os.path.join(output_dir, name))
                 # an image skipped as unreadable stays skipped until its file changes
                 known.update(entry.get("sha256") for entry in metadata["images"] + metadata.get("skipped", []))
-            self.items = [item for item in _data.iterate(self.items) if _data.content_sha256(item) not in known]
+            self.items = [item for item in _data.iterate(self.items) if self.plan.content_sha256(item) not in known]
             self.shards, self.num_images = list(existing["shards"]), existing["num_images"]
             self.first_shard = len(existing["shards"])
 
@@ -312,6 +336,29 @@ class _CacheRun:
         return index
 
 
+def _check_clip_settings(codec, num_frames: int, store: str, alpha_mask: bool) -> None:
+    _clips.check_num_frames(num_frames, codec.vae_scale_factor_temporal, codec.vae)
+    if alpha_mask:
+        raise ValueError(
+            "`alpha_mask` is for images; video clips have no alpha mask. Leave it unset with `num_frames`."
+        )
+    if store == "distribution":
+        raise ValueError(
+            '`store="distribution"` is for images: the training reader scales its samples with a `LatentScaling`, '
+            f'which {codec.latent_format.name} latents are not. Use `store="sample"` or `"mean"` with `num_frames`.'
+        )
+
+
+def _video_setting(codec, num_frames: int, frame_stride: int) -> dict:
+    """The clip settings a cache records (and a resumed or appending run must match)."""
+    return {
+        "num_frames": num_frames,
+        "frame_stride": frame_stride,
+        "latent_frames": (num_frames - 1) // codec.vae_scale_factor_temporal + 1,
+        "format": codec.latent_format.name,
+    }
+
+
 def _sweep_temporaries(output_dir: str) -> None:
     """Removes the temporaries of shards whose writer was killed (see `diffusers_scaled.atomic`)."""
     for stale in glob.glob(os.path.join(output_dir, ".shard-*.tmp-*")):
@@ -328,6 +375,8 @@ def _describe_setting(key: str, value) -> str:
     if key == "scaling":
         if value is None:
             return "raw latents (`raw_latents`)"
+        if "format" in value:
+            return f"latents scaled as {value['format']} ({value['formula']}) with {value!r}"
         return f"latents scaled with {LatentScaling.from_dict(value).describe()}"
     if key == "vae" and isinstance(value, dict):
         return (

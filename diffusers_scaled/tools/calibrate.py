@@ -3,10 +3,15 @@
 Latents are streamed through the VAE batch by batch; only running float64 moments are kept, so memory does not grow
 with the number of images. Under `accelerate launch` the batches are spread over the processes and the partial results
 merged in batch order, so the result is bitwise that of a single process.
+
+Video clips (`num_frames`): each clip is encoded whole, in its family's format (`VaeCodec(vae, clips=True)`), and the
+statistics are taken over every latent frame of every clip. Images given to a video VAE are encoded as one-frame
+videos.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -18,8 +23,8 @@ import torch
 
 from .. import atomic, checks
 from ..scaling import LatentScaling
-from ..vae_codec import IDENTITY, vae_latent_channels
-from . import _data, _distributed, _encoding
+from ..vae_codec import IDENTITY, VaeCodec, vae_latent_channels
+from . import _clips, _data, _distributed, _encoding
 from ._assets import vae_identity
 from ._stats import RunningMoments, RunningScalar
 from .preview import CALIBRATION_FILE, LatentPreview, PreviewFit
@@ -45,10 +50,13 @@ class CalibrationResult:
         num_images (`int`), num_values (`int`): how much data the statistics come from.
         sample_mode (`str`): `"sample"` (posterior samples) or `"argmax"` (posterior mode).
         resolution (`int` or `None`): the square size images were resized and cropped to (`None`: own size).
-        config_scaling (`dict`): the scaling in the VAE config at calibration time, and `std_after_config_scaling`
-            the std of the latents it produces (what the denoiser would have seen; `None` without a config scaling).
+        config_scaling (`dict`): the scaling in the VAE config at calibration time (for clips: the family's
+            statistics, as `VaeCodec.describe_scaling` records them), and `std_after_config_scaling` the std of the
+            latents it produces (what the denoiser would have seen; `None` without a config scaling).
         preview (`dict` or `None`): the fitted latent -> RGB map (see `LatentPreview`), on raw latents.
         vae (`dict`): the VAE's class, name and weights hash.
+        num_frames (`int` or `None`), frame_stride (`int` or `None`): for video clips, the frames taken from each
+            (`num_images` then counts clips).
     """
 
     scaling_factor: float
@@ -67,6 +75,8 @@ class CalibrationResult:
     std_after_config_scaling: float | None
     preview: dict | None = None
     vae: dict = field(default_factory=dict)
+    num_frames: int | None = None
+    frame_stride: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -193,11 +203,17 @@ def _finish_saved_config(config_path: str, updates: dict) -> None:
     atomic.write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def _config_scaling(vae) -> LatentScaling | None:
+def _config_scaling(vae, clips: bool = False) -> tuple[object | None, dict]:
+    """The scaling the VAE's config (or buffers) hold now and its record, or `(None, {})` where it holds none: a
+    `LatentScaling`, or for clips the family's statistics (see `VaeCodec.describe_scaling`)."""
     try:
-        return LatentScaling.from_config(vae.config)
+        if clips:
+            codec = VaeCodec(vae, clips=True)
+            return codec.latent_scaling, codec.describe_scaling()
+        scaling = LatentScaling.from_config(vae.config)
+        return scaling, scaling.to_dict()
     except ValueError:
-        return None
+        return None, {}
 
 
 def calibrate(
@@ -214,6 +230,8 @@ def calibrate(
     num_workers: int = 2,
     compile: bool | dict = False,
     skip_bad_images: bool = False,
+    num_frames: int | None = None,
+    frame_stride: int = 1,
 ) -> CalibrationResult:
     r"""
     Streams images through a VAE and computes the statistics of its raw latents and the scaling they call for.
@@ -248,6 +266,13 @@ def calibrate(
         skip_bad_images (`bool`, *optional*, defaults to `False`): leave out image files that cannot be read (each
             is logged to the `diffusers_scaled.tools` logger) instead of raising a `ValueError` that names the file.
             The statistics are those of the images read.
+        num_frames (`int`, *optional*): calibrate from video clips of this many frames instead of images: `images`
+            is then a folder of video files and/or frame folders (one per clip), a video file, or a list of clips
+            (each a list of frames), as for `encode_to_cache`; `vae` a video VAE (Wan, LTX-Video, HunyuanVideo,
+            CogVideoX, Mochi) and `num_frames - 1` a multiple of its temporal compression. Each clip is encoded whole
+            (`batch_size` clips per call) and the statistics are taken over all its latent frames. The preview map
+            pairs latent frame `k` with decoded frame `k * temporal_compression` (the last frame it covers).
+        frame_stride (`int`, *optional*, defaults to 1): with `num_frames`, take every `frame_stride`-th frame.
 
     Returns:
         [`CalibrationResult`]
@@ -264,8 +289,20 @@ def calibrate(
     """
     _encoding.check_encoding_arguments(sample_mode, batch_size, resolution, num_workers)
     checks.check_positive_int("max_images", max_images, allow_none=True)
-    items = _data.as_items(images)
-    vae, codec = _encoding.load_codec(vae, IDENTITY, compile)
+    clips = num_frames is not None
+    read = None
+    if clips:
+        checks.check_positive_int("num_frames", num_frames)
+        checks.check_positive_int("frame_stride", frame_stride)
+        items = _clips.as_clips(images)
+        read = functools.partial(_read_clip, num_frames=num_frames, frame_stride=frame_stride, resolution=resolution)
+    else:
+        if frame_stride != 1:
+            raise ValueError(f"`frame_stride` is for video clips and needs `num_frames`; got {frame_stride!r}.")
+        items = _data.as_items(images)
+    vae, codec = _encoding.load_codec(vae, IDENTITY, compile, clips=clips)
+    if clips:
+        _clips.check_num_frames(num_frames, codec.vae_scale_factor_temporal, vae)
     _encoding.check_resolution(resolution, vae)
     total = _data.num_items(items)
     if max_images is not None:
@@ -276,7 +313,7 @@ def calibrate(
     layout = _PayloadLayout(vae_latent_channels(vae), fit_preview)
     merged = _MergedStatistics(layout)
     bars = _encoding.progress_bar(total, "calibrate", progress and rank == 0)
-    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images) as loader:
+    with bars as bar, _encoding.BatchLoader(resolution, num_workers, skip_bad_images, read) as loader:
         unit = 0  # the index of this round's first batch
         for _, batch in loader.map(_batches_of_this_process(_data.chunks(items, batch_size), rank, world_size)):
             payload = layout.empty()
@@ -290,7 +327,15 @@ def calibrate(
                 bar.update(merged.add(part))
             bar.update(len(batch.skipped))
             unit += world_size
-    return merged.result(vae, sample_mode, resolution)
+    result = merged.result(vae, sample_mode, resolution, clips)
+    if clips:
+        result.num_frames, result.frame_stride = num_frames, frame_stride
+    return result
+
+
+def _read_clip(item, num_frames: int, frame_stride: int, resolution: int | None) -> list:
+    """A clip's frames as `calibrate` encodes them: taken, then each resized and centre-cropped to `resolution`."""
+    return [_data.fit(frame, resolution) for frame in _clips.read_clip(item, num_frames, frame_stride).frames]
 
 
 def _batches_of_this_process(chunks: Iterator[list], rank: int, world_size: int) -> Iterator[list]:
@@ -349,9 +394,23 @@ def _encode_batch(
         for z in latents if resolution is None else [torch.cat(latents)]:
             with torch.no_grad():
                 decoded = codec.decode_latents(z, output_type="pt")
+            if getattr(codec, "clips", False):
+                z, decoded = _frames_as_images(z, decoded, codec.vae_scale_factor_temporal)
             terms = terms + PreviewFit.batch_terms(z, decoded)
         payload[layout.preview_terms] = terms.flatten()
     return payload
+
+
+def _frames_as_images(latents: torch.Tensor, decoded: torch.Tensor, temporal: int) -> tuple:
+    """Clip latents `(B, C, F', h, w)` and their decoded frames `(B, (F' - 1) * temporal + 1, 3, H, W)` as image pairs
+    for the preview fit: latent frame `k` with decoded frame `k * temporal`, the last of the frames it covers (frame 0
+    alone for `k = 0`, as the causal video VAEs encode it)."""
+    frames = decoded[:, ::temporal]
+    batch, channels, count = latents.shape[:3]
+    if frames.shape[1] != count:
+        raise ValueError(f"{count} latent frames decode to {decoded.shape[1]} frames, not (F' - 1) * {temporal} + 1.")
+    images = latents.permute(0, 2, 1, 3, 4).reshape(batch * count, channels, *latents.shape[3:])
+    return images, frames.reshape(batch * count, *frames.shape[2:])
 
 
 class _MergedStatistics:
@@ -380,7 +439,7 @@ class _MergedStatistics:
             self.stability.append((self.num_images, 1.0 / self.moments.pooled()[1]))
         return int(payload[0])
 
-    def result(self, vae, sample_mode: str, resolution: int | None) -> CalibrationResult:
+    def result(self, vae, sample_mode: str, resolution: int | None, clips: bool = False) -> CalibrationResult:
         if self.num_images == 0:
             raise ValueError("`images` holds no images.")
         stability = list(self.stability)
@@ -390,7 +449,7 @@ class _MergedStatistics:
         if std == 0:
             raise ValueError("All latent values are equal (std 0): the scaling factor is undefined.")
         factor = 1.0 / std
-        config_scaling = _config_scaling(vae)
+        config_scaling, record = _config_scaling(vae, clips)
         preview = None
         if self.fit:
             weight, bias = self.fit.solve()
@@ -408,7 +467,7 @@ class _MergedStatistics:
             num_values=self.moments.num_values,
             sample_mode=sample_mode,
             resolution=resolution,
-            config_scaling={} if config_scaling is None else config_scaling.to_dict(),
+            config_scaling=record,
             std_after_config_scaling=self._std_after(config_scaling),
             preview=preview,
             vae=vae_identity(vae),
@@ -428,8 +487,9 @@ class _MergedStatistics:
         if config_scaling is None:
             return None
         channels = self.layout.channels
-        b = config_scaling.scale(torch.zeros(1, channels, 1, 1, dtype=torch.float64)).flatten()
-        a = config_scaling.scale(torch.ones(1, channels, 1, 1, dtype=torch.float64)).flatten() - b
+        zeros = torch.zeros(1, channels, 1, 1, 1, dtype=torch.float64)  # 5-D: the video statistics take it too
+        b = config_scaling.scale(zeros).flatten()
+        a = config_scaling.scale(zeros + 1).flatten() - b
         return RunningMoments(self.moments.count, a * self.moments.mean + b, a**2 * self.moments.m2).pooled()[1]
 
 

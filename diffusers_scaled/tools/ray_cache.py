@@ -214,7 +214,8 @@ class _ShardEncoder:
         vae = ray.get(vae_ref)
         if use_gpu:
             vae = vae.to("cuda")
-        _, self.codec = _encoding.load_codec(vae, IDENTITY if raw_latents else None, compile)
+        scaling = IDENTITY if raw_latents else None
+        _, self.codec = _encoding.load_codec(vae, scaling, compile, clips=plan.clip is not None)
         self.settings, self.plan, self.kill = settings, plan, kill
 
     def __call__(self, batch: dict) -> dict:

@@ -84,7 +84,9 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         index = _cache_layout.read_index(self.cache_dir)
         _cache_layout.require_current_format(index, self.cache_dir)
         self.store = index["store"]
-        self.scaling = LatentScaling.from_dict(index["scaling"]) if index.get("scaling") else None
+        # the reader scales only the samples it draws from a `distribution` cache (images: a `LatentScaling`)
+        scaling = index.get("scaling") if self.store == "distribution" else None
+        self.scaling = LatentScaling.from_dict(scaling) if scaling else None
         if flip and not index.get("flip"):
             raise ValueError(f"`flip=True` needs a cache encoded with flipped latents; `{self.cache_dir}` has none.")
         self.flip, self.seed, self.dtype, self.epoch = bool(flip), int(seed), dtype, 0

@@ -125,6 +125,7 @@ def verify_cache(cache_dir: str | os.PathLike, sources: bool = False) -> VerifyR
         if index.get("skipped", []) != [entry for shard in shards for entry in shard.get("skipped", [])]:
             report.add(_cache_layout.INDEX_FILE, "its `skipped` list is not the shards' skipped images")
     if sources:
+        from ._clips import content_sha256 as clip_sha256
         from ._data import content_sha256
 
         for name in index["shards"]:
@@ -133,6 +134,7 @@ def verify_cache(cache_dir: str | os.PathLike, sources: bool = False) -> VerifyR
                 continue
             for entry in _cache_layout.read_shard_metadata(path)["images"]:
                 source = entry["source"]
-                if os.path.isfile(source) and content_sha256(source) != entry["sha256"]:
+                hash_of = clip_sha256 if "num_frames" in entry else content_sha256  # a video clip: a file or frames
+                if os.path.exists(source) and hash_of(source) != entry["sha256"]:
                     report.add(source, "the source image changed since it was encoded")
     return report

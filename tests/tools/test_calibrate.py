@@ -340,3 +340,50 @@ def test_preview_of_video_latents_maps_the_familys_raw_latents():
     assert preview_latents(latents, preview, output_type="np").shape == (1, 2, 4, 4, 3)
     pil = preview_latents(latents, preview)
     assert len(pil) == 1 and len(pil[0]) == 2 and pil[0][0].size == (4, 4)
+
+
+@pytest.mark.parametrize("family", ["wan", "ltx"])
+def test_calibration_from_clips_covers_every_latent_frame_and_is_written_for_the_family(family, tmp_path):
+    # Clips (frame folders and a GIF) encoded whole with diffusers' own calls: `VideoProcessor.preprocess_video`,
+    # `vae.encode`, the posterior mode; the statistics over all their latent frames (9 frames -> 3).
+    from diffusers import LTXPipeline
+    from diffusers.utils import load_video
+    from diffusers.video_processor import VideoProcessor
+    from fixtures import write_clip_folder
+
+    from diffusers_scaled import scaled
+
+    vae, pipeline_class, components = _video_family(family)
+    folder = write_clip_folder(str(tmp_path / "clips"), n=3, num_frames=11, gif=(1,))
+    result = calibrate(
+        vae, folder, num_frames=9, batch_size=2, resolution=16, sample_mode="argmax", progress=False, num_workers=0
+    )
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    frames = [
+        load_video(p) if p.endswith(".gif") else [PIL.Image.open(f"{p}/{f}") for f in sorted(os.listdir(p))]
+        for p in paths
+    ]
+    clips = [[frame.convert("RGB") for frame in clip[:9]] for clip in frames]  # a GIF's frames are palette images
+    processor = VideoProcessor(vae_scale_factor=vae.spatial_compression_ratio)
+    with torch.no_grad():
+        latents = torch.cat(
+            [vae.encode(processor.preprocess_video(clips[i : i + 2])).latent_dist.mode() for i in (0, 2)]
+        )
+    assert latents.shape[2] == 3 and result.num_images == 3 and result.num_frames == 9
+    mean, std = _channel_moments(latents)
+    torch.testing.assert_close(torch.tensor(result.channel_mean, dtype=torch.float64), mean, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(torch.tensor(result.channel_std, dtype=torch.float64), std, rtol=1e-12, atol=0)
+    assert result.num_values == latents.numel() and len(result.preview["weight"]) == 3
+    assert result.config_scaling["format"] == ("Wan 2.1/2.2" if family == "wan" else "LTX-Video")
+
+    result.write_to_vae(vae, tmp_path / "calibrated")  # Wan: config keys; LTX: registered buffers
+    reloaded = type(vae).from_pretrained(tmp_path / "calibrated")
+    with torch.no_grad():  # the family's own normalization of these clips: mean 0, std 1 per channel
+        if family == "wan":  # as `WanVideoToVideoPipeline` (the scaled pipeline's encode, proven against it)
+            normalized = scaled(pipeline_class)(**{**components(), "vae": reloaded}).encode_latents(clips)
+        else:  # `LTXPipeline._normalize_latents` with the written buffers
+            normalized = LTXPipeline._normalize_latents(latents, reloaded.latents_mean, reloaded.latents_std)
+    normalized_mean, normalized_std = _channel_moments(normalized)
+    # float32 arithmetic on both sides of the statistics: mean 0 and std 1 to float32 rounding.
+    torch.testing.assert_close(normalized_mean, torch.zeros_like(normalized_mean), rtol=0, atol=1e-5)
+    torch.testing.assert_close(normalized_std, torch.ones_like(normalized_std), rtol=1e-5, atol=0)

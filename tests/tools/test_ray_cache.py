@@ -110,6 +110,25 @@ def test_ray_cache_is_the_single_process_cache(ray_cluster, dataset, tmp_path):
     _assert_same_cache(tmp_path, dataset["reference"])
 
 
+def test_ray_cache_of_video_clips_is_the_single_process_cache(ray_cluster, tmp_path):
+    # Clips (frame folders and a GIF, `num_frames`): the same shard files as `encode_to_cache`, byte for byte.
+    from fixtures import tiny_vae_wan, write_clip_folder
+
+    folder = write_clip_folder(str(tmp_path / "clips"), n=3, num_frames=7, gif=(1,))
+    settings = {"num_frames": 5, "frame_stride": 1, "shard_size": 2, "batch_size": 2, "resolution": 16, "seed": 2}
+    # Ray runs a one-CPU actor with one thread (OMP_NUM_THREADS=1), and the 3-D convolutions round differently with
+    # another thread count: the reference is computed with one thread too.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        encode_to_cache(tiny_vae_wan(), folder, tmp_path / "reference", progress=False, **settings)
+    finally:
+        torch.set_num_threads(threads)
+    encode_to_cache_ray(tiny_vae_wan(), folder, tmp_path / "ray", num_actors=1, progress=False, **settings)
+    assert _files(tmp_path / "ray") == _files(tmp_path / "reference")
+    assert [tuple(t.shape) for _, t in load_cache(tmp_path / "ray")] == [(16, 2, 2, 2)] * 3
+
+
 def test_killed_encoder_resumes_only_missing_shards(ray_cluster, dataset, tmp_path, monkeypatch):
     # A finished cache with two shards lost: the rerun writes those two, while its only encoder actor is killed
     # (os._exit) before it encodes its first shard; Ray restarts it and retries the shard.
