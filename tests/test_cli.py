@@ -84,9 +84,11 @@ def test_calibrate_command_equals_the_function(tmp_path, vae_dir, capsys):
     folder = write_image_folder(str(tmp_path / "images"), n=3)
     arguments = ["calibrate", folder, "--model", vae_dir, "--batch-size", "2", "--resolution", "16"]
     assert main(arguments + ["--output", str(tmp_path / "stats.json"), "--write", str(tmp_path / "calibrated")]) == 0
-    assert "scaling_factor = 1/std" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "scaling_factor = 1/std" in out
     saved = json.loads((tmp_path / "stats.json").read_text())
     expected = calibrate(vae_dir, folder, batch_size=2, resolution=16, progress=False)
+    assert f"VAE with scaling_factor={expected.scaling_factor:.6g} saved to" in out
     assert saved["scaling_factor"] == expected.scaling_factor and saved["channel_std"] == expected.channel_std
     config = json.loads((tmp_path / "calibrated" / "config.json").read_text())
     assert config["scaling_factor"] == expected.scaling_factor

@@ -61,13 +61,21 @@ def run(args) -> int:
         _common.say(result.to_json())
     else:
         _common.say(result.summary())
+    written = {}
     with atomic.transaction() as t:  # `--output` and `--write`: both written, or neither
         if args.output and is_main_process():
             result.save(t.file(args.output))
         if args.write:
-            result.write_to_vae(vae, t.folder(args.write) if is_main_process() else args.write, shift=args.shift)
+            folder = t.folder(args.write) if is_main_process() else args.write
+            written = result.write_to_vae(vae, folder, shift=args.shift)
     if args.output:
         _common.say(f"statistics written to {args.output}")
     if args.write:
-        _common.say(f"VAE with scaling_factor={result.scaling_factor:.6g} saved to {args.write}")
+        _common.say(f"VAE with {_describe_written(written)} saved to {args.write}")
     return 0
+
+
+def _describe_written(written: dict) -> str:
+    if "latents_mean" in written:  # per-channel statistics (config keys or LTX's buffers)
+        return f"per-channel latents_mean / latents_std ({len(written['latents_mean'])} channels)"
+    return ", ".join(f"{name}={value:.6g}" for name, value in written.items())

@@ -128,7 +128,7 @@ class CalibrationResult:
         save_directory: str | os.PathLike,
         shift: bool = False,
         per_channel: bool | None = None,
-    ) -> None:
+    ) -> dict[str, float | list[float]]:
         """
         Saves the VAE with `save_pretrained` and the calibrated statistics in the form its family reads them, with the
         statistics next to it as `calibration.json`, then sets the same values on `vae`:
@@ -146,6 +146,10 @@ class CalibrationResult:
         All-or-nothing: the files are written to a temporary folder beside `save_directory` and moved in only when all
         of them are complete (an existing folder keeps its other files; files of the same names are replaced). If any
         step fails, `save_directory` and the VAE's config and buffers are as they were and no temporary file is left.
+
+        Returns:
+            `dict[str, float | list[float]]`: what was written, by config key or buffer name (`scaling_factor`, or
+            `latents_mean` / `latents_std`).
         """
         form = _per_channel_form(vae) if per_channel is None or per_channel else None
         if per_channel and form is None:
@@ -179,6 +183,7 @@ class CalibrationResult:
             raise
         if form != "buffers":
             vae.register_to_config(**updates)
+        return updates
 
 
 def _per_channel_form(vae) -> str | None:

@@ -376,7 +376,8 @@ def test_calibration_from_clips_covers_every_latent_frame_and_is_written_for_the
     assert result.num_values == latents.numel() and len(result.preview["weight"]) == 3
     assert result.config_scaling["format"] == ("Wan 2.1/2.2" if family == "wan" else "LTX-Video")
 
-    result.write_to_vae(vae, tmp_path / "calibrated")  # Wan: config keys; LTX: registered buffers
+    written = result.write_to_vae(vae, tmp_path / "calibrated")  # Wan: config keys; LTX: registered buffers
+    assert written == {"latents_mean": list(result.channel_mean), "latents_std": list(result.channel_std)}
     reloaded = type(vae).from_pretrained(tmp_path / "calibrated")
     with torch.no_grad():  # the family's own normalization of these clips: mean 0, std 1 per channel
         if family == "wan":  # as `WanVideoToVideoPipeline` (the scaled pipeline's encode, proven against it)
