@@ -1480,39 +1480,23 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def launcher_env(tmp_path) -> dict:
+@contextlib.contextmanager
+def launcher_env():
     """Environment for a multi-process launch (`accelerate launch`, `torch.distributed.run`) of this package: the
-    working tree importable, one thread per process, and a `$TMPDIR` of the test: torch's elastic launcher keeps its
-    run folder (`torchelastic_*`) in `$TMPDIR` and does not remove it when the workers exit."""
-    launch_tmp = tmp_path / "launch_tmp"
-    launch_tmp.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "OMP_NUM_THREADS": "1",
-        "TMPDIR": str(launch_tmp),
-    }
-
-
-def diffusers_class(name: str):
-    """The pipeline class `name` of the installed diffusers; the test is skipped where this diffusers (the oldest
-    supported) lacks it."""
-    import diffusers
-    import pytest
-
-    if not hasattr(diffusers, name):
-        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
-    return getattr(diffusers, name)
-
-
-def make_pipeline(pipeline_class, components: dict):
-    """`pipeline_class` built from the `components` its `__init__` takes, progress bar off."""
-    import inspect
-
-    accepted = inspect.signature(pipeline_class.__init__).parameters
-    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    working tree importable, one thread per process, and a `$TMPDIR` of its own, removed afterwards: torch's elastic
+    launcher keeps its run folder (`torchelastic_*`) there and does not always remove it. The folder is made directly in
+    `$TMPDIR`, not in pytest's deeper `tmp_path`: the workers' multiprocessing sockets live in `$TMPDIR`, and an
+    AF_UNIX socket path may not exceed 107 bytes."""
+    launch_tmp = tempfile.mkdtemp(prefix="launch-")
+    try:
+        yield {
+            **os.environ,
+            "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "OMP_NUM_THREADS": "1",
+            "TMPDIR": launch_tmp,
+        }
+    finally:
+        shutil.rmtree(launch_tmp, ignore_errors=True)
 
 
 def generator(seed: int = 0) -> torch.Generator:

@@ -37,7 +37,8 @@ def _launch(tmp_path, *commands: list[str]):
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--main_process_port", str(_free_port()), str(script), json.dumps(commands)]
-    result = subprocess.run(launch, env=launcher_env(tmp_path), capture_output=True, text=True, timeout=300)
+    with launcher_env() as env:
+        result = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -152,7 +152,8 @@ def test_two_processes_see_each_image_once_per_epoch(caches, tmp_path):
         str(caches / "sample"),
         str(out),
     ]
-    result = subprocess.run(command, env=launcher_env(tmp_path), capture_output=True, text=True, timeout=300)
+    with launcher_env() as env:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     per_rank = json.loads(out.read_text())
     sizes = LatentCacheDataset(caches / "sample").target_sizes
