@@ -1499,6 +1499,27 @@ def launcher_env():
         shutil.rmtree(launch_tmp, ignore_errors=True)
 
 
+def diffusers_class(name: str):
+    """The pipeline class `name` of the installed diffusers; the test is skipped where this diffusers (the oldest
+    supported) lacks it."""
+    import diffusers
+    import pytest
+
+    if not hasattr(diffusers, name):
+        pytest.skip(f"{name} is not in diffusers {diffusers.__version__}")
+    return getattr(diffusers, name)
+
+
+def make_pipeline(pipeline_class, components: dict):
+    """`pipeline_class` built from the `components` its `__init__` takes, progress bar off."""
+    import inspect
+
+    accepted = inspect.signature(pipeline_class.__init__).parameters
+    pipe = pipeline_class(**{k: v for k, v in components.items() if k in accepted})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
 
