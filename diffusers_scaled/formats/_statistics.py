@@ -133,8 +133,24 @@ class ReciprocalStdScaling:
         return latents / (1.0 / std) + mean
 
 
+class DividesByStd:
+    """The arithmetic `(z - mean) / std` (raw -> denoiser) and `x * std + mean` (back), with no reciprocal, over the
+    per-channel `(mean, std)` that the class's `_stats(latents)` gives: Flux.2 (BatchNorm statistics) and
+    Motif-Video (config statistics)."""
+
+    def scale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw VAE latents -> denoiser latents: `(z - mean) / std`."""
+        mean, std = self._stats(latents)
+        return (latents - mean) / std
+
+    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Denoiser latents -> raw VAE latents: `x * std + mean`."""
+        mean, std = self._stats(latents)
+        return latents * std + mean
+
+
 @dataclass(frozen=True)
-class BatchNormScaling:
+class BatchNormScaling(DividesByStd):
     r"""
     Per-channel statistics kept as a BatchNorm layer's running statistics, as Flux.2's `AutoencoderKLFlux2` keeps them
     (`vae.bn.running_mean`, `vae.bn.running_var`, `vae.config.batch_norm_eps`), applied as `pipeline_flux2.py` does.
@@ -170,13 +186,3 @@ class BatchNormScaling:
         mean = _channel_view(self.running_mean, latents.ndim).to(latents.device, latents.dtype)
         std = torch.sqrt(_channel_view(self.running_var, latents.ndim) + self.eps).to(latents.device, latents.dtype)
         return mean, std
-
-    def scale(self, latents: torch.Tensor) -> torch.Tensor:
-        """Raw (patchified) VAE latents -> denoiser latents."""
-        mean, std = self._stats(latents)
-        return (latents - mean) / std
-
-    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
-        """Denoiser latents -> raw (patchified) VAE latents."""
-        mean, std = self._stats(latents)
-        return latents * std + mean

@@ -36,7 +36,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from .. import checks
 from ._base import LatentFormat, checked_image
 from ._layouts import Layout
-from ._statistics import ConfigScaling, ReciprocalStdScaling
+from ._statistics import ConfigScaling, DividesByStd, ReciprocalStdScaling
 
 
 # layouts ----------------------------------------------------------------------------------------------------------
@@ -313,21 +313,12 @@ class ReciprocalFactorScaling:
 
 
 @dataclass(frozen=True)
-class MeanStdScaling(ReciprocalStdScaling):
+class MeanStdScaling(DividesByStd, ReciprocalStdScaling):
     r"""
-    Per-channel `latents_mean` / `latents_std` from `vae.config`, applied as Motif-Video's `_normalize_latents` /
-    `_denormalize_latents` do: `(z - mean) / std` and `x * std + mean` (no reciprocal, no scaling factor).
+    Per-channel `latents_mean` / `latents_std` from `vae.config` (read as `ReciprocalStdScaling` reads them), applied
+    as Motif-Video's `_normalize_latents` / `_denormalize_latents` do: `(z - mean) / std` and `x * std + mean` (no
+    reciprocal, no scaling factor).
     """
-
-    def scale(self, latents: torch.Tensor) -> torch.Tensor:
-        """Raw VAE latents -> denoiser latents: `(z - mean) / std`."""
-        mean, std = self._stats(latents)
-        return (latents - mean) / std
-
-    def unscale(self, latents: torch.Tensor) -> torch.Tensor:
-        """Denoiser latents -> raw VAE latents: `x * std + mean`."""
-        mean, std = self._stats(latents)
-        return latents * std + mean
 
 
 class SanaVideoScaling(ReciprocalStdScaling):
