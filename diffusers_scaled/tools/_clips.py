@@ -163,10 +163,13 @@ def read_clip(item, num_frames: int, frame_stride: int) -> Clip:
 
 
 def clip_size(item) -> tuple[int, int]:
-    """A clip's frame `(height, width)`: its first frame's (for a file, the whole clip is read)."""
+    """A clip's frame `(height, width)`: its first frame's, from a header where there is one (a frame folder's first
+    image; a GIF, whose frames `load_video` returns at the size of its canvas); other video files are read whole."""
     item = item.get() if isinstance(item, _data._Indexed) else item
     if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
         return _data.image_size(_frame_files(os.fspath(item))[0])
+    if isinstance(item, (str, os.PathLike)) and os.fspath(item).lower().endswith(".gif"):
+        return _data.image_size(item)
     frames, _ = read_frames(item)
     return _data.image_size(frames[0])
 
